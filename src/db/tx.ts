@@ -1,0 +1,51 @@
+/**
+ * Owns transactions: every runtime query runs inside one, with the tenant (and user) it
+ * acts for set transaction-locally, which is what the RLS policies read.
+ */
+import type { Pool, PoolClient } from './pool.js';
+import { isRetryable, translatePgError } from './errors.js';
+
+export interface TxScope {
+  tenantId?: string | null;
+  userId?: string | null;
+}
+
+/** Serialization failures and deadlocks are retried this many times before giving up. */
+const MAX_ATTEMPTS = 3;
+
+export async function withTx<T>(pool: Pool, scope: TxScope, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    let client: PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      throw translatePgError(err);
+    }
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      await client.query(
+        `SELECT set_config('baygate.tenant_id', $1, true), set_config('baygate.user_id', $2, true)`,
+        [scope.tenantId ?? '', scope.userId ?? ''],
+      );
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true; // the connection itself failed; do not return it to the pool
+      }
+      if (isRetryable(err) && attempt < MAX_ATTEMPTS) continue;
+      throw translatePgError(err);
+    } finally {
+      client.release(broken);
+    }
+  }
+}
+
+/** Switches the tenant inside an open transaction (ingest applies one batch across tenants). */
+export async function setTenant(client: PoolClient, tenantId: string): Promise<void> {
+  await client.query(`SELECT set_config('baygate.tenant_id', $1, true)`, [tenantId]);
+}

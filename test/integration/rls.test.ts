@@ -1,0 +1,54 @@
+// Tenant isolation is the database's job: with tenant A's setting, the runtime role sees
+// none of tenant B's rows, even though DATABASE_URL is a superuser.
+import t from 'tap';
+import { randomUUID } from 'node:crypto';
+import { testDb } from '../helpers/db.js';
+import { withTx } from '../../src/db/tx.js';
+
+t.test('runtime role is bound by RLS although the login user is a superuser', async (t) => {
+  const db = await testDb(t);
+  const who = await db.app.query('SELECT current_user AS cu, session_user AS su, (SELECT rolsuper FROM pg_roles WHERE rolname = session_user) AS login_super');
+  t.equal(who.rows[0].cu, 'baygate_app');
+  t.equal(who.rows[0].login_super, true, 'the login user is a superuser, as the embedded default and this machine hand out');
+
+  const a = randomUUID();
+  const b = randomUUID();
+  for (const [id, slug] of [[a, 'tenant-a'], [b, 'tenant-b']] as const) {
+    await db.owner.query('INSERT INTO tenants (id, name, slug) VALUES ($1, $2, $2)', [id, slug]);
+    await db.owner.query(
+      'INSERT INTO sites (tenant_id, name, is_default) VALUES ($1, $2, true)',
+      [id, `${slug} site`],
+    );
+    await db.owner.query(
+      `INSERT INTO spaces (tenant_id, site_id, code) SELECT $1, id, 'S1' FROM sites WHERE tenant_id = $1`,
+      [id],
+    );
+  }
+
+  const seen = await withTx(db.app, { tenantId: a }, async (c) => ({
+    tenants: (await c.query('SELECT id FROM tenants')).rows.map((r) => r.id),
+    sites: (await c.query('SELECT tenant_id FROM sites')).rows.map((r) => r.tenant_id),
+    spaces: (await c.query('SELECT tenant_id FROM spaces')).rows.map((r) => r.tenant_id),
+  }));
+  t.same(seen, { tenants: [a], sites: [a], spaces: [a] }, 'A sees only its own rows');
+
+  const none = await withTx(db.app, {}, async (c) => ({
+    sites: (await c.query('SELECT count(*)::int AS n FROM sites')).rows[0].n,
+    spaces: (await c.query('SELECT count(*)::int AS n FROM spaces')).rows[0].n,
+  }));
+  t.same(none, { sites: 0, spaces: 0 }, 'no tenant setting, no rows');
+
+  await t.rejects(
+    withTx(db.app, { tenantId: a }, (c) =>
+      c.query(`INSERT INTO sites (tenant_id, name) VALUES ($1, 'smuggled')`, [b]),
+    ),
+    'A cannot write a row into B',
+  );
+  const updated = await withTx(db.app, { tenantId: a }, (c) =>
+    c.query(`UPDATE spaces SET name = 'hacked' WHERE tenant_id = $1`, [b]),
+  );
+  t.equal(updated.rowCount, 0, 'A cannot update B');
+  const bSpaces = await db.owner.query(`SELECT name FROM spaces WHERE tenant_id = $1`, [b]);
+  t.same(bSpaces.rows, [{ name: null }]);
+
+});
