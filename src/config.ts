@@ -34,6 +34,8 @@ export interface Config {
   readonly ingestMaxPending: number;
   readonly readingRetentionDays: number;
   readonly dbPoolMax: number;
+  /** bcrypt cost factor; each step doubles the work of hashing a password. */
+  readonly bcryptRounds: number;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -120,5 +122,6 @@ export function loadConfig(env: Env): Config {
     ingestMaxPending: int(env, 'INGEST_MAX_PENDING', batchMax, 1_000_000),
     readingRetentionDays: int(env, 'READING_RETENTION_DAYS', 1, 36_500),
     dbPoolMax: int(env, 'DB_POOL_MAX', 2, 1_000),
+    bcryptRounds: int(env, 'BCRYPT_ROUNDS', 4, 15),
   });
 }

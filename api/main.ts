@@ -1,0 +1,65 @@
+/**
+ * Composition root of the API process (`npm run start:api`): config, pool, schema check,
+ * HTTP listener, and an orderly shutdown on SIGTERM/SIGINT.
+ */
+import { createServer, type Server } from 'node:http';
+import { loadConfig, type Config } from '../src/config.js';
+import { createLogger, type Logger } from '../src/log.js';
+import { createRuntimePool } from '../src/db/pool.js';
+import { assertSchemaCurrent } from '../src/db/migrate.js';
+import { assertPortFree } from '../src/net.js';
+import { buildApp } from './app.js';
+
+export interface ApiProcess {
+  server: Server;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startApi(config: Config, databaseUrl: string, log: Logger): Promise<ApiProcess> {
+  const pool = createRuntimePool(databaseUrl, 'baygate_app', { max: config.dbPoolMax, log, applicationName: 'baygate-api' });
+  await assertSchemaCurrent(pool);
+  if (config.port !== 0) await assertPortFree(config.port, config.host, 'PORT');
+  const app = buildApp({ config, pool, log });
+  const server = createServer(app.callback());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+  return {
+    server,
+    url,
+    async stop() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await pool.end();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const log = createLogger(config.logLevel, 'baygate-api');
+  if (!config.databaseUrl) throw new Error('DATABASE_URL: is required for `start:api` (use `npm start` for the embedded database)');
+  const api = await startApi(config, config.databaseUrl, log);
+  log.info({ url: api.url }, 'API listening');
+  const stop = async () => {
+    log.info('stopping API');
+    await api.stop();
+    process.exit(0);
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,55 @@
+/**
+ * The one place where errors become HTTP responses. Every error body is
+ * {"error": {"code", "message", "details"}}; a 5xx never carries internals.
+ */
+import type { Context, Next } from 'koa';
+import { AppError } from '../../src/errors.js';
+import { translatePgError } from '../../src/db/errors.js';
+
+/** Codes for errors thrown by Koa middleware we do not own (koa-jwt, bodyparser). */
+const CODE_BY_STATUS: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  422: 'unprocessable',
+  429: 'too_many_requests',
+  503: 'service_unavailable',
+};
+
+export function errorMiddleware() {
+  return async function errors(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.status = 404;
+        ctx.body = { error: { code: 'not_found', message: 'No such route', details: [] } };
+      }
+    } catch (raw) {
+      const err = translatePgError(raw);
+      if (err instanceof AppError) {
+        ctx.status = err.status;
+        ctx.set(err.headers);
+        ctx.body = { error: { code: err.code, message: err.message, details: err.details } };
+        if (err.status >= 500) ctx.state.log?.warn({ err: raw }, 'request failed');
+        return;
+      }
+      const e = err as { status?: number; statusCode?: number; expose?: boolean; message?: string; type?: string };
+      const status = e.status ?? e.statusCode ?? 500;
+      if (status < 500 && status >= 400) {
+        ctx.status = status;
+        const message =
+          status === 401 ? 'Not authenticated' : e.type === 'entity.parse.failed' ? 'Malformed JSON body' : (e.message ?? 'Bad request');
+        ctx.body = { error: { code: CODE_BY_STATUS[status] ?? 'bad_request', message, details: [] } };
+        return;
+      }
+      ctx.state.log?.error({ err: raw }, 'unhandled error');
+      ctx.status = 500;
+      ctx.body = { error: { code: 'internal_error', message: 'Internal server error', details: [] } };
+    }
+  };
+}
