@@ -15,6 +15,9 @@ import { mount, type RouteDef } from './routes/route.js';
 import { healthRoutes } from './routes/health.js';
 import { authRoutes } from './routes/auth.js';
 import { siteRoutes } from './routes/sites.js';
+import { spaceRoutes } from './routes/spaces.js';
+import { userRoutes } from './routes/users.js';
+import { deviceRoutes } from './routes/devices.js';
 
 export interface AppDeps {
   config: Config;
@@ -33,6 +36,9 @@ export function allRoutes(deps: AppDeps): RouteDef[] {
     ...healthRoutes(),
     ...authRoutes({ pool, tokens: config, bcryptRounds: config.bcryptRounds }),
     ...siteRoutes({ pool }),
+    ...spaceRoutes({ pool }),
+    ...userRoutes({ pool, bcryptRounds: config.bcryptRounds }),
+    ...deviceRoutes({ pool }),
   ];
 }
 

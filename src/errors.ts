@@ -43,8 +43,10 @@ export class ForbiddenError extends AppError {
 }
 
 export class NotFoundError extends AppError {
-  constructor(what: string) {
-    super(404, 'not_found', `${what} not found`);
+  /** `field` names the request field that referred to the missing row (e.g. `body.site_id`), when one did. */
+  constructor(what: string, field?: string) {
+    const message = field ? `${what} not found (${field})` : `${what} not found`;
+    super(404, 'not_found', message, field ? [{ field, message }] : []);
   }
 }
 

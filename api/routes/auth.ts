@@ -84,7 +84,7 @@ async function issueTokens(c: Queryable, deps: AuthDeps, p: Omit<Principal, 'ses
     refresh_token: refresh.token,
     token_type: 'bearer',
     expires_in: access.expiresIn,
-    user: userJson({ ...p, sessionId }),
+    user: userJson(p),
   };
 }
 

@@ -23,6 +23,9 @@ const CONSTRAINT_MESSAGES: Record<string, string> = {
   users_email_key: 'A user with this email already exists',
   tenants_slug_key: 'A tenant with this slug already exists',
   spaces_site_code_key: 'A space with this code already exists in the site',
+  // Says nothing of which tenant holds the DevEUI.
+  devices_dev_eui_key: 'This DevEUI is already registered',
+  devices_one_per_space: 'The space already has a device of this type: unassign it first',
 };
 
 export function isRetryable(err: unknown): boolean {

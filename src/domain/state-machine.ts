@@ -41,6 +41,8 @@ export type SpaceInput =
   | { type: 'sensor'; kind: 'status' | 'heartbeat'; occupied: boolean; frame: Frame; lastFrame: Frame | null }
   | { type: 'startup'; frame: Frame; lastFrame: Frame | null }
   | { type: 'comms_lost' }
+  /** The space's sensor was unassigned or moved elsewhere: nothing reports for it any more. */
+  | { type: 'sensor_removed' }
   | { type: 'maintenance'; on: boolean }
   | { type: 'reservation_start'; reservationId: string }
   | { type: 'reservation_end'; reservationId: string };
@@ -50,6 +52,7 @@ export type Cause =
   | 'sensor_heartbeat'
   | 'sensor_startup'
   | 'comms_lost'
+  | 'sensor_removed'
   | 'maintenance_on'
   | 'maintenance_off'
   | 'reservation_start'
@@ -128,6 +131,8 @@ export function decide(prev: SpaceSnapshot, input: SpaceInput): Decision {
       return settle(prev, { ...facts, sensorState: 'unknown' }, 'sensor_startup', []);
     case 'comms_lost':
       return settle(prev, { ...facts, sensorState: 'unknown' }, 'comms_lost', []);
+    case 'sensor_removed':
+      return settle(prev, { ...facts, sensorState: 'unknown' }, 'sensor_removed', []);
     case 'maintenance':
       return settle(prev, { ...facts, maintenance: input.on }, input.on ? 'maintenance_on' : 'maintenance_off', []);
     case 'reservation_start': {

@@ -17,7 +17,7 @@ export interface Principal {
 }
 
 /** The user as the API shows it (field names of the platform baygate replaces). */
-export function userJson(p: Principal) {
+export function userJson(p: Omit<Principal, 'sessionId'>) {
   return {
     id: p.userId,
     email: p.email,
@@ -90,16 +90,20 @@ export async function insertMembership(c: Queryable, m: { tenantId: string; user
   await c.query('INSERT INTO user_memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)', [m.tenantId, m.userId, m.role]);
 }
 
-export async function listMembers(c: Queryable, tenantId: string, limit: number, offset: number) {
-  const r = await c.query(
-    `SELECT ${PRINCIPAL_COLUMNS}, count(*) OVER () AS total
-       FROM user_memberships m
+/** One page of a tenant's members, and how many there are in all (a page past the end still reports the total). */
+export async function listMembers(
+  c: Queryable,
+  tenantId: string,
+  limit: number,
+  offset: number,
+): Promise<{ items: Omit<Principal, 'sessionId'>[]; total: number }> {
+  const from = `FROM user_memberships m
        JOIN users u ON u.id = m.user_id
        JOIN tenants t ON t.id = m.tenant_id
-      WHERE m.tenant_id = $1 AND u.deleted_at IS NULL
-      ORDER BY m.created_at, u.email
-      LIMIT $2 OFFSET $3`,
-    [tenantId, limit, offset],
-  );
-  return { items: r.rows as (Omit<Principal, 'sessionId'> & { total: number })[], total: Number(r.rows[0]?.total ?? 0) };
+      WHERE m.tenant_id = $1 AND u.deleted_at IS NULL`;
+  const [rows, count] = await Promise.all([
+    c.query(`SELECT ${PRINCIPAL_COLUMNS} ${from} ORDER BY m.created_at, u.email LIMIT $2 OFFSET $3`, [tenantId, limit, offset]),
+    c.query<{ n: number }>(`SELECT count(*) AS n ${from}`, [tenantId]),
+  ]);
+  return { items: rows.rows as Omit<Principal, 'sessionId'>[], total: count.rows[0]!.n };
 }

@@ -41,6 +41,7 @@ const rows: Row[] = [
   ['maintenance off with no reading → unknown', space({ maintenance: true }), { type: 'maintenance', on: false }, 'unknown', 'maintenance→unknown:maintenance_off'],
   // comms lost
   ['occupied + comms lost → unknown', space({ sensorState: 'occupied' }), { type: 'comms_lost' }, 'unknown', 'occupied→unknown:comms_lost'],
+  ['occupied + sensor removed → unknown', space({ sensorState: 'occupied' }), { type: 'sensor_removed' }, 'unknown', 'occupied→unknown:sensor_removed'],
   ['maintenance + comms lost stays', space({ maintenance: true, sensorState: 'free' }), { type: 'comms_lost' }, 'maintenance', null],
   // reservations
   ['free + reservation start → reserved', space({ sensorState: 'free' }), { type: 'reservation_start', reservationId: R }, 'reserved', 'free→reserved:reservation_start'],

@@ -1,0 +1,25 @@
+/**
+ * NOTIFY channel names and payload types, defined once for both processes. A NOTIFY is
+ * only a wake-up with a few small facts; the events table is the data (a listener that
+ * reconnects catches up from it).
+ */
+
+/** Every space_events row is announced here after its transaction commits. */
+export const SPACE_EVENTS_CHANNEL = 'baygate_space_events';
+
+export interface SpaceEventNotice {
+  /** space_events.id: monotonic per tenant in commit order (writers hold a per-tenant lock). */
+  id: number;
+  tenant_id: string;
+  space_id: string;
+  to: string;
+  at: string;
+}
+
+/** PostgreSQL's NOTIFY payload limit is 8000 bytes; ours are ~200. */
+export function encodeNotice(n: SpaceEventNotice): string {
+  return JSON.stringify(n);
+}
+
+/** Key of the transaction-level advisory lock that orders one tenant's space_events by commit. */
+export const EVENT_ORDER_LOCK_SQL = `SELECT pg_advisory_xact_lock(hashtext('baygate:space_events:' || $1::text))`;

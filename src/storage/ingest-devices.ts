@@ -1,0 +1,127 @@
+/**
+ * Owns the SQL ingest runs against devices: routing uplinks to their device by DevEUI
+ * (across tenants: ingest's read policy) and writing device health in batches.
+ */
+import type { Queryable } from '../db/pool.js';
+
+export interface RoutedDevice {
+  id: string;
+  tenantId: string;
+  devEui: string;
+  deviceType: 'sensor' | 'display';
+  decoder: string | null;
+  enabled: boolean;
+  assignedSpaceId: string | null;
+  lifecycleState: string;
+  status: string;
+  lastFCnt: number | null;
+  lastFrameAt: Date | null;
+}
+
+export async function routeDevices(c: Queryable, devEuis: string[]): Promise<Map<string, RoutedDevice>> {
+  if (devEuis.length === 0) return new Map();
+  const r = await c.query<RoutedDevice>(
+    `SELECT id, tenant_id AS "tenantId", dev_eui AS "devEui", device_type AS "deviceType", decoder, enabled,
+            assigned_space_id AS "assignedSpaceId", lifecycle_state AS "lifecycleState", status,
+            last_f_cnt AS "lastFCnt", last_frame_at AS "lastFrameAt"
+       FROM devices WHERE dev_eui = ANY($1::text[]) AND deleted_at IS NULL`,
+    [devEuis],
+  );
+  return new Map(r.rows.map((d) => [d.devEui, d]));
+}
+
+/** One device's health after a batch: the latest uplink's facts and counters. */
+export interface DeviceHealth {
+  id: string;
+  lastSeenAt: Date;
+  uplinks: number;
+  rssi: number | null;
+  snr: number | null;
+  gatewayEui: string | null;
+  applicationId: string | null;
+  batteryPercent: number | null;
+  batteryVolts: number | null;
+  lowBattery: boolean | null;
+  /** Last frame applied to the state machine; null leaves it. */
+  lastFCnt: number | null;
+  lastFrameAt: Date | null;
+}
+
+/**
+ * Writes device health. last_seen_at only moves forward (a late frame does not turn the
+ * clock back); the first uplink after assignment makes a commissioned device operational,
+ * and an uplink from a device marked offline brings it back to assigned.
+ */
+export async function writeDeviceHealth(c: Queryable, rows: DeviceHealth[]): Promise<void> {
+  if (rows.length === 0) return;
+  await c.query(
+    `UPDATE devices d SET
+        last_seen_at = greatest(d.last_seen_at, x.last_seen_at),
+        uplink_count = d.uplink_count + x.uplinks,
+        rssi = CASE WHEN d.last_seen_at IS NULL OR x.last_seen_at >= d.last_seen_at THEN coalesce(x.rssi, d.rssi) ELSE d.rssi END,
+        snr = CASE WHEN d.last_seen_at IS NULL OR x.last_seen_at >= d.last_seen_at THEN coalesce(x.snr, d.snr) ELSE d.snr END,
+        last_gateway_eui = CASE WHEN d.last_seen_at IS NULL OR x.last_seen_at >= d.last_seen_at
+                                THEN coalesce(x.gateway_eui, d.last_gateway_eui) ELSE d.last_gateway_eui END,
+        application_id = coalesce(x.application_id, d.application_id),
+        battery = coalesce(x.battery, d.battery),
+        battery_volts = coalesce(x.battery_volts, d.battery_volts),
+        low_battery = coalesce(x.low_battery, d.low_battery),
+        last_f_cnt = coalesce(x.last_f_cnt, d.last_f_cnt),
+        last_frame_at = coalesce(x.last_frame_at, d.last_frame_at),
+        lifecycle_state = CASE WHEN d.lifecycle_state = 'commissioned' AND d.assigned_space_id IS NOT NULL
+                               THEN 'operational' ELSE d.lifecycle_state END,
+        status = CASE WHEN d.status = 'offline' THEN (CASE WHEN d.assigned_space_id IS NULL THEN 'unassigned' ELSE 'assigned' END)
+                      ELSE d.status END,
+        updated_at = now()
+       FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::int[], $5::real[], $6::text[], $7::text[],
+                   $8::real[], $9::real[], $10::boolean[], $11::bigint[], $12::timestamptz[])
+         AS x(id, last_seen_at, uplinks, rssi, snr, gateway_eui, application_id, battery, battery_volts, low_battery,
+              last_f_cnt, last_frame_at)
+      WHERE d.id = x.id`,
+    [
+      rows.map((x) => x.id),
+      rows.map((x) => x.lastSeenAt),
+      rows.map((x) => x.uplinks),
+      rows.map((x) => (x.rssi === null ? null : Math.round(x.rssi))),
+      rows.map((x) => x.snr),
+      rows.map((x) => x.gatewayEui),
+      rows.map((x) => x.applicationId),
+      rows.map((x) => x.batteryPercent),
+      rows.map((x) => x.batteryVolts),
+      rows.map((x) => x.lowBattery),
+      rows.map((x) => x.lastFCnt),
+      rows.map((x) => x.lastFrameAt),
+    ],
+  );
+}
+
+/** What a `status` (DevStatusAns) or `join` event says about a device. */
+export interface DeviceStatusUpdate {
+  id: string;
+  batteryPercent: number | null;
+  margin: number | null;
+  externalPower: boolean | null;
+  joinedAt: Date | null;
+  devAddr: string | null;
+}
+
+export async function writeDeviceStatus(c: Queryable, rows: DeviceStatusUpdate[]): Promise<void> {
+  if (rows.length === 0) return;
+  await c.query(
+    `UPDATE devices d SET battery = coalesce(x.battery, d.battery), margin = coalesce(x.margin, d.margin),
+            external_power = coalesce(x.external_power, d.external_power),
+            last_join_at = greatest(d.last_join_at, x.joined_at), dev_addr = coalesce(x.dev_addr, d.dev_addr),
+            updated_at = now()
+       FROM unnest($1::uuid[], $2::real[], $3::int[], $4::boolean[], $5::timestamptz[], $6::text[])
+         AS x(id, battery, margin, external_power, joined_at, dev_addr)
+      WHERE d.id = x.id`,
+    [
+      rows.map((x) => x.id),
+      rows.map((x) => x.batteryPercent),
+      rows.map((x) => (x.margin === null ? null : Math.round(x.margin))),
+      rows.map((x) => x.externalPower),
+      rows.map((x) => x.joinedAt),
+      rows.map((x) => x.devAddr),
+    ],
+  );
+}

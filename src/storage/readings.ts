@@ -1,0 +1,78 @@
+/** Owns the SQL for sensor readings: every uplink a registered device sent, decoded. */
+import type { Queryable } from '../db/pool.js';
+
+export interface ReadingRow {
+  tenantId: string;
+  deviceId: string;
+  spaceId: string | null;
+  devEui: string;
+  deduplicationId: string;
+  fCnt: number;
+  fPort: number;
+  receivedAt: Date;
+  raw: Buffer;
+  kind: string;
+  occupied: boolean | null;
+  decoded: unknown;
+  rssi: number | null;
+  snr: number | null;
+  gatewayEui: string | null;
+}
+
+/**
+ * Devices with skip-fCnt-check send retransmissions under new deduplication ids; the same
+ * frame (device, fCnt, fPort, bytes) within this window is the same uplink. Beyond it, a
+ * device that rejoined (fCnt back to 0) may legitimately repeat a frame.
+ */
+const SAME_FRAME_WINDOW = '1 hour';
+
+/**
+ * Inserts readings, skipping duplicates (same deduplicationId, or the same frame within
+ * SAME_FRAME_WINDOW); returns the deduplication ids that were new.
+ */
+export async function insertReadings(c: Queryable, rows: ReadingRow[]): Promise<Set<string>> {
+  if (rows.length === 0) return new Set();
+  const r = await c.query<{ deduplication_id: string }>(
+    `INSERT INTO sensor_readings (tenant_id, device_id, space_id, dev_eui, deduplication_id, f_cnt, f_port,
+                                  received_at, raw, kind, occupied, decoded, rssi, snr, gateway_eui)
+     SELECT x.* FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::bigint[], $7::int[],
+                            $8::timestamptz[], $9::bytea[], $10::text[], $11::boolean[], $12::jsonb[], $13::int[],
+                            $14::real[], $15::text[])
+            AS x(tenant_id, device_id, space_id, dev_eui, deduplication_id, f_cnt, f_port, received_at, raw, kind,
+                 occupied, decoded, rssi, snr, gateway_eui)
+      WHERE NOT EXISTS (SELECT 1 FROM sensor_readings s
+                         WHERE s.device_id = x.device_id AND s.f_cnt = x.f_cnt AND s.f_port = x.f_port
+                           AND s.raw = x.raw AND s.received_at > x.received_at - interval '${SAME_FRAME_WINDOW}'
+                           AND s.received_at < x.received_at + interval '${SAME_FRAME_WINDOW}')
+     ON CONFLICT (deduplication_id) DO NOTHING
+     RETURNING deduplication_id`,
+    [
+      rows.map((x) => x.tenantId),
+      rows.map((x) => x.deviceId),
+      rows.map((x) => x.spaceId),
+      rows.map((x) => x.devEui),
+      rows.map((x) => x.deduplicationId),
+      rows.map((x) => x.fCnt),
+      rows.map((x) => x.fPort),
+      rows.map((x) => x.receivedAt),
+      rows.map((x) => x.raw),
+      rows.map((x) => x.kind),
+      rows.map((x) => x.occupied),
+      rows.map((x) => (x.decoded === undefined ? null : JSON.stringify(x.decoded))),
+      rows.map((x) => x.rssi),
+      rows.map((x) => x.snr),
+      rows.map((x) => x.gatewayEui),
+    ],
+  );
+  return new Set(r.rows.map((x) => x.deduplication_id));
+}
+
+/** Deletes readings older than the retention, at most `limit` rows per call (bounded batches). */
+export async function deleteReadingsOlderThan(c: Queryable, days: number, limit: number): Promise<number> {
+  const r = await c.query(
+    `DELETE FROM sensor_readings WHERE id IN (
+       SELECT id FROM sensor_readings WHERE received_at < now() - make_interval(days => $1) LIMIT $2)`,
+    [days, limit],
+  );
+  return r.rowCount ?? 0;
+}

@@ -1,0 +1,180 @@
+// Roles: users of each role, added through the API, against a (role × route × method) table.
+import t from 'tap';
+import { testApi, type TestApi } from '../helpers/api.js';
+import { allRoutes } from '../../api/app.js';
+import { createLogger } from '../../src/log.js';
+import { ROLES, type Role } from '../../src/auth/roles.js';
+
+const PASSWORD = 'correct horse battery';
+
+async function addMember(api: TestApi, token: string, role: Role, email: string) {
+  const r = await api.request('POST', '/api/v6/users', { token, json: { email, password: PASSWORD, username: role, role } });
+  if (r.status !== 201) throw new Error(`adding ${role} failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+async function login(api: TestApi, email: string): Promise<string> {
+  const r = await api.request('POST', '/api/auth/login', { json: { email, password: PASSWORD } });
+  if (r.status !== 200) throw new Error(`login of ${email} failed: ${r.status}`);
+  return r.body.access_token;
+}
+
+t.test('users: add a member of each role, list members', async (t) => {
+  const api = await testApi(t);
+  const owner = await api.register('acme');
+  const added = await api.request('POST', '/api/v6/users', {
+    token: owner.token,
+    json: { email: 'Op@Acme.example', password: PASSWORD, username: 'op', role: 'operator' },
+  });
+  t.equal(added.status, 201);
+  t.same(Object.keys(added.body).sort(), ['created_at', 'email', 'id', 'role', 'tenant_id', 'tenant_name', 'tenant_slug', 'username']);
+  t.match(added.body, { email: 'op@acme.example', username: 'op', tenant_id: owner.user.tenant_id, tenant_name: 'Tenant acme', tenant_slug: 'acme', role: 'operator' });
+
+  const me = await api.request('GET', '/api/auth/me', { token: await login(api, 'op@acme.example') });
+  t.same(me.body, added.body, 'the new user logs in to the tenant with the role given');
+
+  const dup = await api.request('POST', '/api/v6/users', {
+    token: owner.token,
+    json: { email: 'op@acme.example', password: PASSWORD, username: 'again', role: 'viewer' },
+  });
+  t.equal(dup.status, 409);
+  t.equal(dup.body.error.code, 'conflict');
+  const dupOwner = await api.request('POST', '/api/v6/users', {
+    token: owner.token,
+    json: { email: owner.email, password: PASSWORD, username: 'again', role: 'viewer' },
+  });
+  t.equal(dupOwner.status, 409, 'an email already registered anywhere');
+
+  for (const [json, field] of [
+    [{ email: 'x@acme.example', password: PASSWORD, username: 'x', role: 'superuser' }, 'body.role'],
+    [{ email: 'x@acme.example', password: 'short', username: 'x', role: 'viewer' }, 'body.password'],
+    [{ email: 'nope', password: PASSWORD, username: 'x', role: 'viewer' }, 'body.email'],
+    [{ email: 'x@acme.example', password: PASSWORD, username: 'x' }, 'body.role'],
+  ] as const) {
+    const r = await api.request('POST', '/api/v6/users', { token: owner.token, json });
+    t.equal(r.status, 400, field);
+    t.ok(r.body.error.details.some((d: { field: string }) => d.field === field), `details name ${field}`);
+  }
+
+  for (const role of ['viewer', 'technician', 'admin'] as const) await addMember(api, owner.token, role, `${role}@acme.example`);
+  await api.register('other'); // another tenant's owner must not list here
+
+  const list = await api.request('GET', '/api/v6/users', { token: owner.token });
+  t.equal(list.status, 200);
+  t.match(list.body, { total: 5, page: 1, page_size: 100 });
+  t.same(list.body.items.map((u: { email: string; role: string }) => `${u.role}:${u.email}`), [
+    'owner:owner@acme.example', 'operator:op@acme.example', 'viewer:viewer@acme.example',
+    'technician:technician@acme.example', 'admin:admin@acme.example',
+  ]);
+  t.same(list.body.items[1], added.body, 'list items have the fields of the auth user object');
+  const beyond = await api.request('GET', '/api/v6/users?page=3&page_size=2', { token: owner.token });
+  t.match(beyond.body, { total: 5, page: 3, page_size: 2 });
+  t.equal(beyond.body.items.length, 1);
+  const past = await api.request('GET', '/api/v6/users?page=9&page_size=2', { token: owner.token });
+  t.match(past.body, { total: 5, items: [] }, 'a page past the end keeps the total');
+});
+
+t.test('every role against every site, space and user route', async (t) => {
+  const api = await testApi(t);
+  const owner = await api.register('acme');
+  const tokens = { owner: owner.token } as Record<Role, string>;
+  for (const role of ROLES) {
+    if (role === 'owner') continue;
+    await addMember(api, owner.token, role, `${role}@acme.example`);
+    tokens[role] = await login(api, `${role}@acme.example`);
+  }
+
+  // Fixtures made by the owner; routes that delete get a fresh row per call.
+  let n = 0;
+  const unique = () => `${++n}`;
+  const newSite = async () => (await api.request('POST', '/api/v6/sites', { token: owner.token, json: { name: `S${unique()}` } })).body.id as string;
+  const newSpace = async () => (await api.request('POST', '/api/v6/spaces', { token: owner.token, json: { code: `F${unique()}` } })).body.id as string;
+  const site = await newSite();
+  const space = await newSpace();
+
+  type Expect = [viewer: number, technician: number, operator: number, admin: number, owner: number];
+  interface Row {
+    method: string;
+    route: string;
+    /** The concrete request; called once per role. */
+    call: () => Promise<{ path: string; json?: unknown }>;
+    expect: Expect;
+    /** Runs after a refused call: nothing may have changed. */
+    unchanged?: (path: string) => Promise<void>;
+  }
+  const ALL_READ: Expect = [200, 200, 200, 200, 200];
+  const stillThere = async (path: string) => {
+    t.equal((await api.request('GET', path, { token: owner.token })).status, 200, `${path} survives a refused delete`);
+  };
+  const rows: Row[] = [
+    { method: 'get', route: '/api/v6/sites', call: async () => ({ path: '/api/v6/sites' }), expect: ALL_READ },
+    { method: 'get', route: '/api/v6/sites/:id', call: async () => ({ path: `/api/v6/sites/${site}` }), expect: ALL_READ },
+    { method: 'post', route: '/api/v6/sites', call: async () => ({ path: '/api/v6/sites', json: { name: `New ${unique()}` } }), expect: [403, 403, 403, 201, 201] },
+    { method: 'put', route: '/api/v6/sites/:id', call: async () => ({ path: `/api/v6/sites/${site}`, json: { name: 'Put' } }), expect: [403, 403, 403, 200, 200] },
+    { method: 'patch', route: '/api/v6/sites/:id', call: async () => ({ path: `/api/v6/sites/${site}`, json: { name: 'Patch' } }), expect: [403, 403, 403, 200, 200] },
+    { method: 'delete', route: '/api/v6/sites/:id', call: async () => ({ path: `/api/v6/sites/${await newSite()}` }), expect: [403, 403, 403, 200, 200], unchanged: stillThere },
+    { method: 'get', route: '/api/v6/spaces', call: async () => ({ path: '/api/v6/spaces' }), expect: ALL_READ },
+    { method: 'get', route: '/api/v6/spaces/stats', call: async () => ({ path: '/api/v6/spaces/stats' }), expect: ALL_READ },
+    { method: 'get', route: '/api/v6/spaces/:id', call: async () => ({ path: `/api/v6/spaces/${space}` }), expect: ALL_READ },
+    { method: 'post', route: '/api/v6/spaces', call: async () => ({ path: '/api/v6/spaces', json: { code: `P${unique()}` } }), expect: [403, 403, 201, 201, 201] },
+    { method: 'put', route: '/api/v6/spaces/:id', call: async () => ({ path: `/api/v6/spaces/${space}`, json: { code: 'REPLACED' } }), expect: [403, 403, 200, 200, 200] },
+    { method: 'patch', route: '/api/v6/spaces/:id', call: async () => ({ path: `/api/v6/spaces/${space}`, json: { current_state: 'maintenance' } }), expect: [403, 403, 200, 200, 200] },
+    { method: 'delete', route: '/api/v6/spaces/:id', call: async () => ({ path: `/api/v6/spaces/${await newSpace()}` }), expect: [403, 403, 200, 200, 200], unchanged: stillThere },
+    { method: 'get', route: '/api/v6/users', call: async () => ({ path: '/api/v6/users' }), expect: [403, 403, 403, 200, 200] },
+    ...(['viewer', 'technician', 'operator', 'admin'] as const).map((role): Row => ({
+      method: 'post', route: '/api/v6/users',
+      call: async () => ({ path: '/api/v6/users', json: { email: `${role}${unique()}@acme.example`, password: PASSWORD, username: 'u', role } }),
+      expect: [403, 403, 403, 201, 201],
+    })),
+    {
+      method: 'post', route: '/api/v6/users',
+      call: async () => ({ path: '/api/v6/users', json: { email: `owner${unique()}@acme.example`, password: PASSWORD, username: 'u', role: 'owner' } }),
+      expect: [403, 403, 403, 403, 201],
+    },
+  ];
+
+  // Routes are data: a site, space or user route without a row here fails this test.
+  const routes = allRoutes({ config: api.config, pool: api.db.app, log: createLogger('silent', 'test') });
+  const covered = new Set(rows.map((r) => `${r.method} ${r.route}`));
+  for (const r of routes.filter((r) => ['sites', 'spaces', 'users'].includes(r.tag))) {
+    t.ok(covered.has(`${r.method} ${r.path}`), `the table covers ${r.method.toUpperCase()} ${r.path}`);
+  }
+
+  for (const row of rows) {
+    for (const [i, role] of ROLES.entries()) {
+      const want = row.expect[i]!;
+      const { path, json } = await row.call();
+      const r = await api.request(row.method.toUpperCase(), path, { token: tokens[role], json });
+      t.equal(r.status, want, `${role} ${row.method.toUpperCase()} ${row.route}${json ? ' ' + JSON.stringify(json) : ''}`);
+      if (want === 403) {
+        t.equal(r.body?.error?.code, 'forbidden');
+        await row.unchanged?.(path);
+      }
+    }
+  }
+
+  const forbiddenOwners = await api.db.owner.query(`SELECT count(*)::int AS n FROM user_memberships WHERE role = 'owner'`);
+  t.equal(forbiddenOwners.rows[0].n, 2, 'only the owner added an owner');
+  const viewerWrites = await api.db.owner.query(`SELECT count(*)::int AS n FROM spaces WHERE code LIKE 'P%'`);
+  t.equal(viewerWrites.rows[0].n, 3, 'only operator, admin and owner created spaces');
+});
+
+t.test('an admin cannot add an owner', async (t) => {
+  const api = await testApi(t);
+  const owner = await api.register('acme');
+  await addMember(api, owner.token, 'admin', 'admin@acme.example');
+  const admin = await login(api, 'admin@acme.example');
+  const r = await api.request('POST', '/api/v6/users', {
+    token: admin,
+    json: { email: 'boss@acme.example', password: PASSWORD, username: 'boss', role: 'owner' },
+  });
+  t.equal(r.status, 403);
+  t.match(r.body.error, { code: 'forbidden', message: /owner/ });
+  const rows = await api.db.owner.query(`SELECT 1 FROM users WHERE email = 'boss@acme.example'`);
+  t.equal(rows.rowCount, 0, 'no user was created');
+  const ok = await api.request('POST', '/api/v6/users', {
+    token: admin,
+    json: { email: 'admin2@acme.example', password: PASSWORD, username: 'a2', role: 'admin' },
+  });
+  t.equal(ok.status, 201, 'an admin may add another admin');
+});

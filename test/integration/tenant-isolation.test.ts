@@ -1,0 +1,86 @@
+// Tenant isolation through the API: tenant B walks every site and space route with tenant
+// A's ids. Every answer is 404 (or an empty list), never A's data, and A's rows stay as they were.
+import t from 'tap';
+import { testApi, type TestApi } from '../helpers/api.js';
+import { allRoutes } from '../../api/app.js';
+import { createLogger } from '../../src/log.js';
+
+/** A's rows as the owner connection sees them (it bypasses RLS). */
+async function snapshot(api: TestApi, tenantId: string) {
+  const q = async (table: string) =>
+    (await api.db.owner.query(`SELECT to_jsonb(x) AS row FROM ${table} x WHERE tenant_id = $1 ORDER BY id`, [tenantId])).rows.map((r) => r.row);
+  return { sites: await q('sites'), spaces: await q('spaces') };
+}
+
+t.test("tenant B cannot read, change or use tenant A's sites and spaces", async (t) => {
+  const api = await testApi(t);
+  const a = await api.register('tenant-a');
+  const b = await api.register('tenant-b');
+
+  const aSite = (await api.request('POST', '/api/v6/sites', { token: a.token, json: { name: 'A garage', address: 'A street' } })).body;
+  const aSpace = (await api.request('POST', '/api/v6/spaces', { token: a.token, json: { site_id: aSite.id, code: 'A1', name: 'A space' } })).body;
+  t.ok(aSite.id && aSpace.id, 'A has a site and a space');
+  const bSpace = (await api.request('POST', '/api/v6/spaces', { token: b.token, json: { code: 'B1' } })).body;
+  const before = await snapshot(api, a.user.tenant_id);
+
+  // Leaks are checked on the raw text: none of A's ids or names may appear in any answer to B.
+  const secrets = [aSite.id, aSpace.id, a.user.tenant_id, 'A garage', 'A street', 'A space'];
+  const leaks = (body: unknown) => secrets.filter((s) => JSON.stringify(body ?? '').includes(s));
+
+  // Bodies that pass validation, so the request reaches the database and RLS decides.
+  const bodies: Record<string, Record<string, unknown>> = {
+    'put sites': { name: 'hijacked' },
+    'patch sites': { name: 'hijacked', timezone: 'Europe/Paris' },
+    'put spaces': { code: 'hijacked', site_id: aSite.id },
+    'patch spaces': { name: 'hijacked', current_state: 'maintenance', enabled: false },
+  };
+  const ids: Record<string, string> = { sites: aSite.id, spaces: aSpace.id };
+
+  // Every /:id route of sites and spaces, from the route table, so a new one is swept too.
+  const routes = allRoutes({ config: api.config, pool: api.db.app, log: createLogger('silent', 'test') }).filter(
+    (r) => (r.tag === 'sites' || r.tag === 'spaces') && r.path.includes(':id'),
+  );
+  t.same(
+    routes.map((r) => `${r.method} ${r.path}`).sort(),
+    [
+      'delete /api/v6/sites/:id', 'delete /api/v6/spaces/:id', 'get /api/v6/sites/:id', 'get /api/v6/spaces/:id',
+      'patch /api/v6/sites/:id', 'patch /api/v6/spaces/:id', 'put /api/v6/sites/:id', 'put /api/v6/spaces/:id',
+    ],
+    'the sweep covers the routes it should',
+  );
+  for (const r of routes) {
+    const path = r.path.replace(':id', ids[r.tag]!);
+    const json = bodies[`${r.method} ${r.tag}`];
+    const res = await api.request(r.method.toUpperCase(), path, { token: b.token, json });
+    t.equal(res.status, 404, `B ${r.method.toUpperCase()} ${path}`);
+    t.equal(res.body?.error?.code, 'not_found');
+    t.same(leaks(res.body), [], 'no trace of A');
+  }
+
+  const filtered = await api.request('GET', `/api/v6/spaces?site_id=${aSite.id}`, { token: b.token });
+  t.equal(filtered.status, 200);
+  t.match(filtered.body, { items: [], total: 0 }, "filtering by A's site finds nothing");
+
+  const intoA = await api.request('POST', '/api/v6/spaces', { token: b.token, json: { site_id: aSite.id, code: 'SMUGGLED' } });
+  t.equal(intoA.status, 404, "B cannot create a space in A's site");
+  t.match(intoA.body.error.message, /Site not found/);
+  t.same(leaks(intoA.body), []);
+  const moveIntoA = await api.request('PATCH', `/api/v6/spaces/${bSpace.id}`, { token: b.token, json: { site_id: aSite.id } });
+  t.equal(moveIntoA.status, 404, "B cannot move its space into A's site");
+
+  for (const path of ['/api/v6/sites', '/api/v6/spaces', '/api/v6/spaces/stats', '/api/v6/users']) {
+    const res = await api.request('GET', path, { token: b.token });
+    t.equal(res.status, 200, `B GET ${path}`);
+    t.same(leaks(res.body), [], `${path} shows nothing of A`);
+  }
+  const stats = await api.request('GET', '/api/v6/spaces/stats', { token: b.token });
+  t.equal(stats.body.total, 1, "B's stats count only B's space");
+
+  t.same(await snapshot(api, a.user.tenant_id), before, "A's rows are unchanged");
+  const bRows = await api.db.owner.query(`SELECT site_id, code FROM spaces WHERE tenant_id = $1`, [b.user.tenant_id]);
+  t.same(bRows.rows, [{ site_id: bSpace.site_id, code: 'B1' }], 'B has only its own space, where it was');
+
+  const aStill = await api.request('GET', `/api/v6/spaces/${aSpace.id}`, { token: a.token });
+  t.equal(aStill.status, 200, 'A still sees its space');
+  t.same(aStill.body, aSpace);
+});
