@@ -1,11 +1,13 @@
 /**
  * Applies one state-machine input to one space outside the ingest batch path (API
- * actions, jobs): lock the space, decide, write the state, append the event, notify.
+ * actions, jobs): lock the space, decide, write the state, record check-in/out effects on
+ * the reservation, append the event, notify.
  * Runs inside the caller's transaction, under the caller's tenant setting.
  */
 import type { Queryable } from './db/pool.js';
 import { decide, type Decision, type SpaceInput } from './domain/state-machine.js';
 import { appendSpaceEvents, lockSpaces, writeSpaceStates } from './storage/space-state.js';
+import { checkInOutFromEffects, recordCheckInOut } from './storage/reservations.js';
 
 export async function applySpaceInput(
   c: Queryable,
@@ -22,6 +24,7 @@ export async function applySpaceInput(
   await writeSpaceStates(c, [
     { id: spaceId, currentState: d.next.currentState, sensorState: d.next.sensorState, changedAt: d.transition ? at : null },
   ]);
+  await recordCheckInOut(c, checkInOutFromEffects(d.effects.map((effect) => ({ effect, at }))));
   if (d.transition) {
     await appendSpaceEvents(c, tenantId, [
       {
@@ -31,7 +34,7 @@ export async function applySpaceInput(
         to: d.transition.to,
         cause: d.transition.cause,
         deviceId: meta.deviceId ?? null,
-        reservationId: meta.reservationId ?? null,
+        reservationId: meta.reservationId ?? d.effects[0]?.reservationId ?? null,
         at,
       },
     ]);

@@ -14,8 +14,16 @@ export interface SpaceStateRow extends SpaceSnapshot {
 
 /**
  * Locks the given spaces (in id order, so concurrent writers cannot deadlock) and returns
- * their state. The reservation that holds a space comes with a later migration; until
- * then no space is held.
+ * their state, with the reservation that holds each one now (status 'active').
+ *
+ * FOR NO KEY UPDATE, not FOR UPDATE: it serialises state writers just the same, but does
+ * not block inserts that merely reference a space (reservations, space_events take FOR KEY
+ * SHARE for their foreign keys; https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-ROWS).
+ *
+ * The holding reservation is read by a second statement, after the lock is granted: under
+ * READ COMMITTED each statement takes a new snapshot, so it sees what the previous holder of
+ * the lock committed. Every change to a reservation's status or check-in is made while its
+ * space is locked (API, jobs and ingest all lock here first), so this read is current.
  */
 export async function lockSpaces(c: Queryable, ids: string[]): Promise<Map<string, SpaceStateRow>> {
   if (ids.length === 0) return new Map();
@@ -29,9 +37,17 @@ export async function lockSpaces(c: Queryable, ids: string[]): Promise<Map<strin
   }>(
     `SELECT id, tenant_id, site_id, current_state, sensor_state, (maintenance OR NOT enabled) AS maintenance
        FROM spaces WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL
-      ORDER BY id FOR UPDATE`,
+      ORDER BY id FOR NO KEY UPDATE`,
     [ids],
   );
+  if (r.rows.length === 0) return new Map();
+  const held = await c.query<{ space_id: string; id: string; checked_in: boolean; checked_out: boolean }>(
+    `SELECT DISTINCT ON (space_id) space_id, id, checked_in, checked_out_at IS NOT NULL AS checked_out
+       FROM reservations WHERE space_id = ANY($1::uuid[]) AND status = 'active'
+      ORDER BY space_id, start_time DESC`,
+    [r.rows.map((s) => s.id)],
+  );
+  const heldBy = new Map(held.rows.map((h) => [h.space_id, { reservationId: h.id, checkedIn: h.checked_in, checkedOut: h.checked_out }]));
   return new Map(
     r.rows.map((s) => [
       s.id,
@@ -42,7 +58,7 @@ export async function lockSpaces(c: Queryable, ids: string[]): Promise<Map<strin
         currentState: s.current_state,
         sensorState: s.sensor_state,
         maintenance: s.maintenance,
-        heldBy: null,
+        heldBy: heldBy.get(s.id) ?? null,
       },
     ]),
   );
@@ -88,7 +104,8 @@ export async function appendSpaceEvents(c: Queryable, tenantId: string, rows: Sp
   await c.query(EVENT_ORDER_LOCK_SQL, [tenantId]);
   const r = await c.query<{ id: number; space_id: string; to_state: string; at: Date }>(
     `INSERT INTO space_events (tenant_id, space_id, site_id, from_state, to_state, cause, device_id, reservation_id, at)
-     SELECT $1, x.* FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::uuid[],
+     SELECT $1, x.space_id, x.site_id, x.from_state, x.to_state, x.cause, x.device_id, x.reservation_id, x.at
+       FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::uuid[],
                                 $9::timestamptz[]) WITH ORDINALITY
                          AS x(space_id, site_id, from_state, to_state, cause, device_id, reservation_id, at, n)
       ORDER BY x.n
