@@ -1,5 +1,8 @@
 -- Ingest: devices, gateways, sensor readings, space events, unclaimed devices, dead letters.
 
+-- Spaces change state on every sensor transition; leave room for HOT updates (see devices).
+ALTER TABLE spaces SET (fillfactor = 70);
+
 CREATE TABLE devices (
   id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
   tenant_id          uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
@@ -40,7 +43,9 @@ CREATE TABLE devices (
   deleted_at         timestamptz,
   FOREIGN KEY (tenant_id, assigned_space_id) REFERENCES spaces (tenant_id, id),
   UNIQUE (tenant_id, id)
-);
+) WITH (fillfactor = 70);
+-- Every uplink updates its device's health: free space on each page lets those updates be
+-- HOT (heap-only, no index writes), as none of the updated columns is indexed.
 -- A DevEUI belongs to one tenant at a time; unique constraints are checked across tenants
 -- whatever RLS hides, so a second registration anywhere is a conflict.
 CREATE UNIQUE INDEX devices_dev_eui_key ON devices (dev_eui) WHERE deleted_at IS NULL;
@@ -101,10 +106,12 @@ CREATE TABLE sensor_readings (
 -- ChirpStack mints one deduplicationId per uplink: a redelivery is a conflict here, and
 -- is ignored (the reference notes §2.3).
 CREATE UNIQUE INDEX sensor_readings_dedup_key ON sensor_readings (deduplication_id);
--- Secondary guard for devices with skip-fCnt-check, whose retransmissions get new ids.
-CREATE INDEX sensor_readings_frame_idx ON sensor_readings (device_id, f_cnt);
+-- A device's latest readings (API), and the secondary duplicate guard for devices with
+-- skip-fCnt-check, which looks for the same frame within a minute (src/storage/readings.ts).
 CREATE INDEX sensor_readings_device_time_idx ON sensor_readings (device_id, received_at DESC);
-CREATE INDEX sensor_readings_received_idx ON sensor_readings (received_at);
+-- Retention deletes by age: rows arrive in time order, so a BRIN index is enough and
+-- costs the hot insert path almost nothing.
+CREATE INDEX sensor_readings_received_brin ON sensor_readings USING brin (received_at);
 
 CREATE TABLE space_events (
   id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

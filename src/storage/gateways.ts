@@ -16,6 +16,8 @@ export async function touchGateways(c: Queryable, tenantId: string, rows: Gatewa
      SELECT $1, x.eui, max(x.at), (array_agg(x.lat ORDER BY x.at DESC))[1], (array_agg(x.lon ORDER BY x.at DESC))[1]
        FROM unnest($2::text[], $3::timestamptz[], $4::float8[], $5::float8[]) AS x(eui, at, lat, lon)
       GROUP BY x.eui
+      -- Sorted, so concurrent ingest lanes lock gateway rows in one order.
+      ORDER BY x.eui
      ON CONFLICT (tenant_id, gateway_eui) DO UPDATE SET
         last_seen_at = greatest(gateways.last_seen_at, EXCLUDED.last_seen_at),
         lat = coalesce(gateways.lat, EXCLUDED.lat),

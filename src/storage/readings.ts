@@ -21,10 +21,12 @@ export interface ReadingRow {
 
 /**
  * Devices with skip-fCnt-check send retransmissions under new deduplication ids; the same
- * frame (device, fCnt, fPort, bytes) within this window is the same uplink. Beyond it, a
- * device that rejoined (fCnt back to 0) may legitimately repeat a frame.
+ * frame (device, fCnt, fPort, bytes) within this window is the same uplink. LoRaWAN
+ * retransmits within seconds (ACK_TIMEOUT 1–3 s per try, LoRaWAN 1.0.4 §18.1), while a
+ * device that rejoined (fCnt back to 0) repeats a frame only after its join, minutes later.
  */
-const SAME_FRAME_WINDOW = '1 hour';
+export const SAME_FRAME_WINDOW_SECONDS = 60;
+const SAME_FRAME_WINDOW = `${SAME_FRAME_WINDOW_SECONDS} seconds`;
 
 /**
  * Inserts readings, skipping duplicates (same deduplicationId, or the same frame within

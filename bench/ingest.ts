@@ -1,0 +1,299 @@
+/**
+ * `npm run bench:ingest`: sustained ingest throughput, publish → NOTIFY latency, the ingest
+ * process's peak RSS, and the broker's raw QoS 1 ceiling measured in the same run.
+ *
+ * Broker: MQTT_URL when given; else a private Mosquitto started with the deployment's
+ * settings (deploy/mosquitto/mosquitto.conf) when the binary is installed; else the
+ * embedded aedes broker. Database: DATABASE_URL when given, else an embedded PostgreSQL in
+ * a temporary directory. Ingest runs as its own process (`node --import tsx ingest/main.ts`)
+ * so its memory is its own. Uplinks come from the simulator (bin/simulate.ts), several
+ * publishers in parallel so the publisher is not the bottleneck.
+ *
+ * Phases:
+ *   1. ceiling: MESSAGES QoS 1 uplinks through the broker to a consumer that acknowledges
+ *      on receipt and does nothing else (ingest/mqtt.ts, the same consumer ingest uses);
+ *   2. sustained: MESSAGES uplinks from DEVICES sensors as fast as the publishers go,
+ *      timed from the first publish to the moment the last reading is committed;
+ *   3. latency: uplinks offered at LATENCY_RATE/s, every one a state change, timed from
+ *      publish (the uplink's `time`) to receipt of its NOTIFY.
+ * Env: BENCH_DEVICES (10000), BENCH_MESSAGES (200000), BENCH_LATENCY_SECONDS (15),
+ * BENCH_PUBLISHERS (4). The last line printed is one JSON object of the figures.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { simulate, type SimulateOptions } from '../bin/simulate.js';
+import { MqttConsumer } from '../ingest/mqtt.js';
+import { compileTopicTemplate } from '../ingest/chirpstack.js';
+import { startEmbeddedPostgres } from '../src/db/embedded.js';
+import { createOwnerPool } from '../src/db/pool.js';
+import { migrate } from '../src/db/migrate.js';
+import { startEmbeddedBroker } from '../src/mqtt/broker.js';
+import { SPACE_EVENTS_CHANNEL } from '../src/events.js';
+import { createLogger } from '../src/log.js';
+import { devEuiAt } from '../src/simulator/payloads.js';
+import { startPrivateMosquitto, mosquittoVersion } from './lib/mosquitto.js';
+
+const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000);
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 15);
+const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 4);
+const LATENCY_RATE = 1_000;
+const FIRST_DEV_EUI = '70B3D5E750000000';
+/**
+ * The latency phase uses sensors of its own: a sensor that repeated an earlier phase's
+ * (fCnt, fPort, bytes) within a minute would rightly be dropped as a retransmission.
+ */
+const LATENCY_DEVICES = 1_000;
+const LATENCY_FIRST_DEV_EUI = '70B3D5E760000000';
+const TEMPLATE = 'application/{application_id}/device/{dev_eui}/event/{event}';
+const ROOT = new URL('../', import.meta.url).pathname;
+/** A phase that makes no progress for this long has stalled. */
+const STALL_MS = 30_000;
+
+const log = createLogger(process.env.LOG_LEVEL ?? 'warn', 'bench-ingest');
+const say = (line: string) => console.error(line);
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+interface Fleet {
+  first: string;
+  devices: number;
+}
+const MAIN_FLEET: Fleet = { first: FIRST_DEV_EUI, devices: DEVICES };
+const LATENCY_FLEET: Fleet = { first: LATENCY_FIRST_DEV_EUI, devices: LATENCY_DEVICES };
+
+/** Publishes `count` uplinks split over PUBLISHERS parallel simulators, each with its own devices. */
+async function publish(url: string, fleet: Fleet, count: number, rate: number, changeProbability: number, seed: number): Promise<void> {
+  const per = Math.ceil(fleet.devices / PUBLISHERS);
+  await Promise.all(
+    Array.from({ length: PUBLISHERS }, (_, k) => {
+      const opts: SimulateOptions = {
+        devices: Math.min(per, fleet.devices - k * per),
+        rate: rate / PUBLISHERS,
+        count: Math.ceil(count / PUBLISHERS),
+        url,
+        template: TEMPLATE,
+        decoder: 'nwave-nps405',
+        firstDevEui: devEuiAt(fleet.first, k * per),
+        applicationId: '17c82e96-be03-4f38-aef3-f83d48582d97',
+        changeProbability,
+        qos: 1,
+        seed: seed + k,
+        quiet: true,
+      };
+      return simulate(opts, undefined, () => undefined);
+    }),
+  );
+}
+
+async function waitUntil(what: string, progress: () => Promise<number> | number, target: number): Promise<void> {
+  let last = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    const n = await progress();
+    if (n >= target) return;
+    if (n !== last) {
+      last = n;
+      lastChange = Date.now();
+    } else if (Date.now() - lastChange > STALL_MS) {
+      throw new Error(`${what} stalled at ${n}/${target}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function seed(owner: pg.Pool): Promise<void> {
+  const tenant = '00000000-0000-4000-8000-00000000be1c';
+  const euis = [MAIN_FLEET, LATENCY_FLEET].flatMap((f) => Array.from({ length: f.devices }, (_, i) => devEuiAt(f.first, i)));
+  await owner.query(`INSERT INTO tenants (id, name, slug) VALUES ($1, 'Bench City', 'bench-city')`, [tenant]);
+  await owner.query(`INSERT INTO sites (id, tenant_id, name, is_default) VALUES ($1, $1, 'Bench site', true)`, [tenant]);
+  await owner.query(
+    `WITH s AS (
+       INSERT INTO spaces (tenant_id, site_id, code)
+       SELECT $1, $1, 'S-' || lpad(n::text, 6, '0') FROM generate_series(1, $2) n
+       RETURNING id, code)
+     INSERT INTO devices (tenant_id, dev_eui, device_type, decoder, assigned_space_id, assigned_at, status, lifecycle_state)
+     SELECT $1, e.eui, 'sensor', 'nwave-nps405', s.id, now(), 'assigned', 'commissioned'
+       FROM unnest($3::text[]) WITH ORDINALITY AS e(eui, n)
+       JOIN s ON s.code = 'S-' || lpad(e.n::text, 6, '0')`,
+    [tenant, euis.length, euis],
+  );
+}
+
+async function ceiling(url: string): Promise<number> {
+  const topics = compileTopicTemplate(TEMPLATE);
+  let received = 0;
+  const consumer = new MqttConsumer({
+    url,
+    clientId: `bench-ceiling-${process.pid}`,
+    filters: [topics.filter],
+    cleanSession: true,
+    maxPending: 5_000,
+    log,
+    onMessage: (m) => {
+      received++;
+      m.settle();
+    },
+  });
+  const connected = new Promise<void>((resolve) => {
+    const poll = setInterval(() => consumer.connected && (clearInterval(poll), resolve()), 10);
+  });
+  consumer.start();
+  await connected;
+  const started = Date.now();
+  await Promise.all([publish(url, MAIN_FLEET, MESSAGES, 1e9, 0.2, 1), waitUntil('ceiling', () => received, MESSAGES)]);
+  const rate = MESSAGES / ((Date.now() - started) / 1000);
+  await consumer.close();
+  return rate;
+}
+
+async function main(): Promise<void> {
+  // Broker.
+  let mqttUrl = process.env.MQTT_URL;
+  let broker = 'external';
+  let brokerVersion = 'unknown';
+  let window = 'broker default';
+  const stops: (() => Promise<void>)[] = [];
+  if (mqttUrl) {
+    brokerVersion = mosquittoVersion() ?? 'unknown';
+    broker = `external ${new URL(mqttUrl).host}`;
+  } else {
+    const own = await startPrivateMosquitto();
+    if (own) {
+      stops.push(() => own.stop());
+      mqttUrl = own.url;
+      broker = 'mosquitto (deploy/mosquitto/mosquitto.conf)';
+      brokerVersion = own.version;
+      window = `max_inflight_messages ${own.settings.max_inflight_messages ?? '20'}`;
+    } else {
+      const aedes = await startEmbeddedBroker({ port: 0, log });
+      stops.push(() => aedes.close());
+      mqttUrl = aedes.url;
+      broker = 'aedes (embedded)';
+      brokerVersion = 'aedes';
+      window = 'unbounded (aedes has no in-flight limit; INGEST_MAX_PENDING bounds it)';
+    }
+  }
+
+  // Database.
+  let databaseUrl = process.env.DATABASE_URL;
+  let dataDir: string | undefined;
+  if (!databaseUrl) {
+    dataDir = mkdtempSync(join(tmpdir(), 'baygate-bench-pg-'));
+    const db = await startEmbeddedPostgres({ dataDir, port: 0, log });
+    stops.push(() => db.stop());
+    databaseUrl = db.url;
+  } else {
+    // A scratch database on the given server, dropped afterwards.
+    const name = `baygate_bench_${process.pid}`;
+    const admin = new pg.Client({ connectionString: databaseUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const server = databaseUrl;
+    databaseUrl = Object.assign(new URL(databaseUrl), { pathname: `/${name}` }).toString();
+    stops.push(async () => {
+      const a = new pg.Client({ connectionString: server });
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await a.end();
+    });
+  }
+  const owner = createOwnerPool(databaseUrl, { max: 4, log, applicationName: 'bench-ingest' });
+  stops.push(() => owner.end());
+  try {
+    await migrate(owner);
+    await seed(owner);
+    say(`broker: ${broker} ${brokerVersion}, window: ${window}; ${DEVICES} devices, ${MESSAGES} uplinks`);
+
+    const ceilingPerS = await ceiling(mqttUrl);
+    say(`broker ceiling (QoS 1, no processing): ${Math.round(ceilingPerS)}/s`);
+
+    // Ingest in its own process.
+    const child = spawn(process.execPath, ['--import', 'tsx', 'ingest/main.ts'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        DATABASE_URL: databaseUrl,
+        MQTT_URL: mqttUrl,
+        MQTT_CLIENT_ID: `bench-ingest-${process.pid}`,
+        CHIRPSTACK_EVENT_TOPIC: TEMPLATE,
+        JWT_SECRET: 'bench-secret-bench-secret-bench-secret',
+        LOG_LEVEL: 'info',
+        METRICS_PORT: '0',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    stops.push(async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    });
+    let out = '';
+    child.stdout!.on('data', (b) => (out += b));
+    await waitUntil('ingest start-up', () => (out.includes('mqtt connected and subscribed') ? 1 : 0), 1);
+    const peakRssMb = () => {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      return m ? Number(m[1]) / 1024 : NaN;
+    };
+    const readings = async () => Number((await owner.query('SELECT count(*) AS n FROM sensor_readings')).rows[0].n);
+
+    // Sustained.
+    const started = Date.now();
+    await Promise.all([publish(mqttUrl, MAIN_FLEET, MESSAGES, 1e9, 0.2, 100), waitUntil('sustained ingest', readings, MESSAGES)]);
+    const uplinksPerS = MESSAGES / ((Date.now() - started) / 1000);
+    say(`sustained: ${Math.round(uplinksPerS)} uplinks/s from first publish to last commit`);
+
+    // Latency at a fixed offered rate; every uplink is a state change.
+    const listener = await owner.connect();
+    listener.on('error', (err) => say(`listener: ${err.message}`));
+    stops.push(async () => listener.release(true));
+    const latencies: number[] = [];
+    listener.on('notification', (n) => {
+      const at = Date.parse(JSON.parse(n.payload!).at);
+      latencies.push(Date.now() - at);
+    });
+    await listener.query(`LISTEN ${SPACE_EVENTS_CHANNEL}`);
+    const base = await readings();
+    const offered = LATENCY_RATE * LATENCY_SECONDS;
+    await publish(mqttUrl, LATENCY_FLEET, offered, LATENCY_RATE, 1, 200);
+    await waitUntil('latency phase', readings, base + offered);
+    await new Promise((r) => setTimeout(r, 500)); // last NOTIFYs in flight
+    await listener.query(`UNLISTEN *`);
+    latencies.sort((a, b) => a - b);
+    const rssMb = peakRssMb();
+    say(`latency at ${LATENCY_RATE}/s: ${latencies.length} transitions, p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms; ingest peak RSS ${rssMb.toFixed(0)} MB`);
+
+    console.log(
+      JSON.stringify({
+        uplinks_per_s: Math.round(uplinksPerS),
+        broker_ceiling_per_s: Math.round(ceilingPerS),
+        ratio: Number((uplinksPerS / ceilingPerS).toFixed(2)),
+        p50_ms: percentile(latencies, 50),
+        p99_ms: percentile(latencies, 99),
+        rss_mb: Math.round(rssMb),
+        broker: `${broker} ${brokerVersion}`,
+        window,
+        devices: DEVICES,
+        messages: MESSAGES,
+        batch_max: Number(process.env.INGEST_BATCH_MAX ?? 500),
+      }),
+    );
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch((err) => say(`cleanup: ${err}`));
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

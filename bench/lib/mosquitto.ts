@@ -1,0 +1,81 @@
+/**
+ * A private Mosquitto for benchmarks, started from the `mosquitto` binary with the
+ * deployment's own settings (deploy/mosquitto/mosquitto.conf) on a free loopback port, so
+ * the figures measure the configuration a deployment ships and never the machine's broker.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { freePort } from '../../src/net.js';
+
+const DEPLOY_CONF = new URL('../../deploy/mosquitto/mosquitto.conf', import.meta.url);
+const START_TIMEOUT_MS = 5_000;
+
+export interface PrivateMosquitto {
+  url: string;
+  version: string;
+  /** The deployment settings in force, e.g. max_inflight_messages 1000. */
+  settings: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** The deploy config without its listener and persistence location (this run picks its own). */
+export function deploySettings(): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (const line of readFileSync(DEPLOY_CONF, 'utf8').split('\n')) {
+    const m = /^\s*([a-z_]+)\s+(.+?)\s*$/.exec(line);
+    if (m && !['listener', 'persistence_location', 'persistence'].includes(m[1]!)) settings[m[1]!] = m[2]!;
+  }
+  return settings;
+}
+
+export function mosquittoVersion(): string | null {
+  try {
+    return /mosquitto version (\S+)/.exec(execFileSync('mosquitto', ['-h'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }))?.[1] ?? null;
+  } catch (err) {
+    const out = String((err as { stdout?: string }).stdout ?? '');
+    return /mosquitto version (\S+)/.exec(out)?.[1] ?? null;
+  }
+}
+
+/** Starts Mosquitto with the deploy settings; null when the binary is not installed. */
+export async function startPrivateMosquitto(): Promise<PrivateMosquitto | null> {
+  const version = mosquittoVersion();
+  if (!version) return null;
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'baygate-bench-mosquitto-'));
+  const conf = join(dir, 'mosquitto.conf');
+  const settings = deploySettings();
+  writeFileSync(
+    conf,
+    [`listener ${port} 127.0.0.1`, 'persistence false', ...Object.entries(settings).map(([k, v]) => `${k} ${v}`), ''].join('\n'),
+  );
+  const child: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `mqtt://127.0.0.1:${port}`;
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    try {
+      await (await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 500 })).endAsync();
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) {
+        child.kill();
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    url,
+    version,
+    settings,
+    async stop() {
+      child.kill();
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,323 @@
+/**
+ * Applies one micro-batch of ChirpStack events inside one open transaction: parse,
+ * route by DevEUI, decode, drop duplicates, run the space state machine in arrival
+ * order, and write readings, states, reservation check-ins/outs, events, device health,
+ * gateways, unclaimed devices and dead letters with array parameters. The caller
+ * commits, then acknowledges.
+ *
+ * Rows for one tenant are written while the transaction's tenant setting names it, so
+ * every write stays under Row-Level Security even though a batch spans tenants.
+ */
+import type { PoolClient } from '../src/db/pool.js';
+import { setTenant } from '../src/db/tx.js';
+import { decide, type Frame, type SpaceInput } from '../src/domain/state-machine.js';
+import { DecodeError, getDecoder, type Reading } from '../src/domain/decoders/index.js';
+import { insertReadings, type ReadingRow } from '../src/storage/readings.js';
+import { lockSpaces, writeSpaceStates, appendSpaceEvents, type SpaceEventRow, type SpaceStateRow } from '../src/storage/space-state.js';
+import { routeDevices, writeDeviceHealth, writeDeviceStatus, type DeviceHealth, type DeviceStatusUpdate, type RoutedDevice } from '../src/storage/ingest-devices.js';
+import { insertDeviceEvents, type DeviceEventRow } from '../src/storage/device-events.js';
+import { touchGateways, type GatewaySighting } from '../src/storage/gateways.js';
+import { recordUnclaimed, type UnclaimedSighting } from '../src/storage/unclaimed.js';
+import { insertDeadLetters, type DeadLetterRow } from '../src/storage/dead-letters.js';
+import { checkInOutFromEffects, recordCheckInOut } from '../src/storage/reservations.js';
+import type { SpaceEventNotice } from '../src/events.js';
+import { EventParseError, parseEvent, type ChirpstackEvent, type CompiledTopicTemplate, type UpEvent } from './chirpstack.js';
+
+export interface InboundMessage {
+  topic: string;
+  payload: Buffer;
+}
+
+export interface BatchResult {
+  received: number;
+  /** New uplinks from registered devices, stored as readings. */
+  uplinks: number;
+  duplicates: number;
+  /** Uplinks from DevEUIs no tenant registered. */
+  unclaimed: number;
+  deadLettered: number;
+  /** Events other than `up` recorded for devices (status, join, ack, txack, log). */
+  deviceEvents: number;
+  /** Events counted and ignored (unknown kinds, events for unknown devices). */
+  ignored: number;
+  transitions: SpaceEventNotice[];
+  /** Dead letters by reason, for metrics. */
+  deadByReason: Record<string, number>;
+}
+
+interface Routed {
+  ev: ChirpstackEvent;
+  msg: InboundMessage;
+  device: RoutedDevice;
+}
+
+/** Mutable per-device facts carried through the batch, so a device's frames apply in order. */
+interface DeviceProgress {
+  lastFrame: Frame | null;
+  health: DeviceHealth;
+}
+
+function dedupKey(ev: ChirpstackEvent): string | null {
+  switch (ev.kind) {
+    case 'up':
+    case 'status':
+    case 'join':
+      return `${ev.kind}:${ev.deduplicationId}`;
+    case 'ack':
+      return `ack:${ev.queueItemId}:${ev.acknowledged}`;
+    case 'txack':
+      return `txack:${ev.queueItemId}:${ev.downlinkId ?? ''}`;
+    case 'log':
+      return `log:${ev.devEui}:${ev.time.toISOString()}:${ev.code}:${ev.context.deduplication_id ?? ev.description}`;
+    default:
+      return null;
+  }
+}
+
+/** The state-machine input a decoded reading carries, if any. */
+function inputOf(reading: Reading, frame: Frame, lastFrame: Frame | null): SpaceInput | null {
+  if (reading.kind === 'startup') return { type: 'startup', frame, lastFrame };
+  if ((reading.kind === 'status' || reading.kind === 'heartbeat') && reading.occupied !== null && !reading.fault) {
+    return { type: 'sensor', kind: reading.kind, occupied: reading.occupied, frame, lastFrame };
+  }
+  return null;
+}
+
+function decodeUp(ev: UpEvent, device: RoutedDevice): { reading: Reading | null; error: DecodeError | null; decoder: string | null } {
+  // fPort 0 carries MAC commands only; there is nothing for a sensor decoder to read.
+  if (ev.fPort === 0) return { reading: null, error: null, decoder: null };
+  const name = device.decoder ?? null;
+  try {
+    const decoder = getDecoder(name);
+    return { reading: decoder.decode(ev.fPort, ev.data, ev.object), error: null, decoder: decoder.name };
+  } catch (err) {
+    if (err instanceof DecodeError) return { reading: null, error: err, decoder: err.decoder };
+    return { reading: null, error: new DecodeError(name ?? 'chirpstack-object', (err as Error).message), decoder: name };
+  }
+}
+
+export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, msgs: InboundMessage[]): Promise<BatchResult> {
+  const result: BatchResult = {
+    received: msgs.length,
+    uplinks: 0,
+    duplicates: 0,
+    unclaimed: 0,
+    deadLettered: 0,
+    deviceEvents: 0,
+    ignored: 0,
+    transitions: [],
+    deadByReason: {},
+  };
+  const untenantedDead: DeadLetterRow[] = [];
+  const dead = (rows: DeadLetterRow[], row: DeadLetterRow) => {
+    rows.push(row);
+    result.deadLettered++;
+    result.deadByReason[row.reason] = (result.deadByReason[row.reason] ?? 0) + 1;
+  };
+
+  // 1. Parse, and drop in-batch duplicates (a redelivery can land in the same batch).
+  const events: { ev: ChirpstackEvent; msg: InboundMessage }[] = [];
+  const seen = new Set<string>();
+  for (const msg of msgs) {
+    const match = topics.match(msg.topic);
+    if (!match) {
+      dead(untenantedDead, { tenantId: null, topic: msg.topic, payload: msg.payload, reason: 'unknown_topic', error: `topic does not match the ChirpStack event template`, decoder: null, devEui: null });
+      continue;
+    }
+    let ev: ChirpstackEvent;
+    try {
+      ev = parseEvent(match, msg.payload);
+    } catch (err) {
+      const reason = err instanceof EventParseError ? err.reason : 'parse_failed';
+      dead(untenantedDead, { tenantId: null, topic: msg.topic, payload: msg.payload, reason, error: (err as Error).message, decoder: null, devEui: match.devEui });
+      continue;
+    }
+    if (ev.kind === 'other') {
+      result.ignored++;
+      continue;
+    }
+    const key = dedupKey(ev);
+    // The same frame under a new deduplication id (see SAME_FRAME_WINDOW_SECONDS) in this batch.
+    const frameKey = ev.kind === 'up' ? `frame:${ev.devEui}:${ev.fCnt}:${ev.fPort}:${ev.data.toString('base64')}` : null;
+    if ((key !== null && seen.has(key)) || (frameKey !== null && seen.has(frameKey))) {
+      result.duplicates++;
+      continue;
+    }
+    if (key !== null) seen.add(key);
+    if (frameKey !== null) seen.add(frameKey);
+    events.push({ ev, msg });
+  }
+
+  // 2. Route by DevEUI; unknown DevEUIs' uplinks are kept as unclaimed.
+  const devices = await routeDevices(c, [...new Set(events.map((e) => e.ev.devEui))]);
+  const unclaimed = new Map<string, UnclaimedSighting>();
+  const byTenant = new Map<string, Routed[]>();
+  for (const { ev, msg } of events) {
+    const device = devices.get(ev.devEui);
+    if (!device) {
+      if (ev.kind === 'up') {
+        result.unclaimed++;
+        const prev = unclaimed.get(ev.devEui);
+        const newer = !prev || ev.time >= prev.at;
+        unclaimed.set(ev.devEui, {
+          devEui: ev.devEui,
+          applicationId: ev.applicationId || prev?.applicationId || null,
+          at: newer ? ev.time : prev!.at,
+          uplinks: (prev?.uplinks ?? 0) + 1,
+          rssi: newer ? (ev.best?.rssi ?? null) : prev!.rssi,
+          snr: newer ? (ev.best?.snr ?? null) : prev!.snr,
+          gatewayEui: newer ? (ev.best?.gatewayId ?? null) : prev!.gatewayEui,
+          fPort: newer ? ev.fPort : prev!.fPort,
+          data: newer ? ev.data : prev!.data,
+        });
+      } else {
+        result.ignored++;
+      }
+      continue;
+    }
+    const list = byTenant.get(device.tenantId) ?? [];
+    list.push({ ev, msg, device });
+    byTenant.set(device.tenantId, list);
+  }
+
+  // 3. Per tenant, under that tenant's RLS setting. Tenants in id order, as every writer
+  // that spans tenants takes them (the expire_reservations job too): each tenant's space and
+  // event-order locks are then always taken in the same order, so no two batches deadlock.
+  for (const [tenantId, items] of [...byTenant].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    await setTenant(c, tenantId);
+    const tenantDead: DeadLetterRow[] = [];
+    const ups = items.filter((i): i is Routed & { ev: UpEvent } => i.ev.kind === 'up');
+    const decoded = new Map<string, ReturnType<typeof decodeUp>>();
+    const readingRows: ReadingRow[] = ups.map(({ ev, device }) => {
+      const d = decodeUp(ev, device);
+      decoded.set(ev.deduplicationId, d);
+      return {
+        tenantId,
+        deviceId: device.id,
+        spaceId: device.assignedSpaceId,
+        devEui: device.devEui,
+        deduplicationId: ev.deduplicationId,
+        fCnt: ev.fCnt,
+        fPort: ev.fPort,
+        receivedAt: ev.time,
+        raw: ev.data,
+        kind: d.reading?.kind ?? (d.error ? 'undecodable' : 'mac'),
+        occupied: d.reading?.occupied ?? null,
+        decoded: d.reading ?? (d.error ? { error: d.error.reason, decoder: d.error.decoder } : null),
+        rssi: ev.best?.rssi ?? null,
+        snr: ev.best?.snr ?? null,
+        gatewayEui: ev.best?.gatewayId ?? null,
+      };
+    });
+    const fresh = await insertReadings(c, readingRows);
+    result.duplicates += ups.length - fresh.size;
+    result.uplinks += fresh.size;
+
+    const freshUps = ups.filter((u) => fresh.has(u.ev.deduplicationId));
+    const spaceIds = [...new Set(freshUps.filter((u) => u.device.assignedSpaceId && u.device.deviceType === 'sensor' && u.device.enabled).map((u) => u.device.assignedSpaceId!))];
+    const spaces = await lockSpaces(c, spaceIds);
+    const touched = new Map<string, { row: SpaceStateRow; changedAt: Date | null }>();
+    const spaceEvents: SpaceEventRow[] = [];
+    const progress = new Map<string, DeviceProgress>();
+    const gateways: GatewaySighting[] = [];
+    // Check-ins and check-outs of the reservations holding these spaces, at the frame's time.
+    const effects: Parameters<typeof checkInOutFromEffects>[0] = [];
+
+    for (const { ev, msg, device } of freshUps) {
+      let p = progress.get(device.id);
+      if (!p) {
+        p = {
+          lastFrame: device.lastFCnt !== null && device.lastFrameAt ? { fCnt: device.lastFCnt, at: device.lastFrameAt } : null,
+          health: { id: device.id, lastSeenAt: ev.time, uplinks: 0, rssi: null, snr: null, gatewayEui: null, applicationId: null, batteryPercent: null, batteryVolts: null, lowBattery: null, lastFCnt: null, lastFrameAt: null },
+        };
+        progress.set(device.id, p);
+      }
+      const h = p.health;
+      h.uplinks++;
+      if (ev.time >= h.lastSeenAt || h.uplinks === 1) {
+        h.lastSeenAt = ev.time;
+        h.rssi = ev.best?.rssi ?? h.rssi;
+        h.snr = ev.best?.snr ?? h.snr;
+        h.gatewayEui = ev.best?.gatewayId ?? h.gatewayEui;
+      }
+      h.applicationId = ev.applicationId || h.applicationId;
+      for (const rx of ev.rxInfo) {
+        gateways.push({ gatewayEui: rx.gatewayId, at: ev.time, lat: rx.location?.latitude ?? null, lon: rx.location?.longitude ?? null });
+      }
+
+      const { reading, error, decoder } = decoded.get(ev.deduplicationId)!;
+      if (error) {
+        dead(tenantDead, { tenantId, topic: msg.topic, payload: msg.payload, reason: 'decode_failed', error: error.message, decoder, devEui: device.devEui });
+        continue;
+      }
+      if (!reading) continue;
+      if (reading.batteryPercent !== undefined) h.batteryPercent = reading.batteryPercent;
+      if (reading.batteryVolts !== undefined) h.batteryVolts = reading.batteryVolts;
+      if (reading.lowBattery !== undefined) h.lowBattery = reading.lowBattery;
+
+      const spaceId = device.assignedSpaceId;
+      const space = spaceId ? (touched.get(spaceId)?.row ?? spaces.get(spaceId)) : undefined;
+      if (!space || device.deviceType !== 'sensor' || !device.enabled) continue;
+      const frame = { fCnt: ev.fCnt, at: ev.time };
+      const input = inputOf(reading, frame, p.lastFrame);
+      if (!input) continue;
+      const d = decide(space, input);
+      if (!d.applied) continue;
+      p.lastFrame = frame;
+      h.lastFCnt = frame.fCnt;
+      h.lastFrameAt = frame.at;
+      const row = { ...space, ...d.next };
+      const prevChange = touched.get(space.id)?.changedAt ?? null;
+      touched.set(space.id, { row, changedAt: d.transition ? ev.time : prevChange });
+      for (const effect of d.effects) effects.push({ effect, at: ev.time });
+      if (d.transition) {
+        // A check-in or check-out names its reservation; other sensor changes name none.
+        const reservationId = d.effects[0]?.reservationId ?? null;
+        spaceEvents.push({ spaceId: space.id, siteId: space.siteId, from: d.transition.from, to: d.transition.to, cause: d.transition.cause, deviceId: device.id, reservationId, at: ev.time });
+      }
+    }
+
+    await writeSpaceStates(c, [...touched.values()].map(({ row, changedAt }) => ({ id: row.id, currentState: row.currentState, sensorState: row.sensorState, changedAt })));
+    await recordCheckInOut(c, checkInOutFromEffects(effects));
+    await writeDeviceHealth(c, [...progress.values()].map((p) => p.health));
+    await touchGateways(c, tenantId, gateways);
+
+    // Other event kinds: what they say about the device.
+    const statusUpdates: DeviceStatusUpdate[] = [];
+    const deviceEvents: DeviceEventRow[] = [];
+    for (const { ev, device } of items) {
+      if (ev.kind === 'up' || ev.kind === 'other') continue;
+      result.deviceEvents++;
+      const base = { tenantId, deviceId: device.id, kind: ev.kind, at: ev.time, dedupKey: dedupKey(ev) };
+      switch (ev.kind) {
+        case 'status':
+          statusUpdates.push({ id: device.id, batteryPercent: ev.batteryLevel ?? null, margin: ev.margin ?? null, externalPower: ev.externalPowerSource, joinedAt: null, devAddr: null });
+          deviceEvents.push({ ...base, code: null, level: null, description: null, queueItemId: null, data: { battery_level: ev.batteryLevel ?? null, margin: ev.margin ?? null, external_power_source: ev.externalPowerSource, battery_level_unavailable: ev.batteryLevelUnavailable } });
+          break;
+        case 'join':
+          statusUpdates.push({ id: device.id, batteryPercent: null, margin: null, externalPower: null, joinedAt: ev.time, devAddr: ev.devAddr ?? null });
+          deviceEvents.push({ ...base, code: null, level: null, description: null, queueItemId: null, data: { dev_addr: ev.devAddr ?? null } });
+          break;
+        case 'ack':
+          deviceEvents.push({ ...base, code: ev.acknowledged ? 'ACK' : 'NACK', level: null, description: null, queueItemId: ev.queueItemId, data: { acknowledged: ev.acknowledged, f_cnt_down: ev.fCntDown ?? null } });
+          break;
+        case 'txack':
+          deviceEvents.push({ ...base, code: 'TXACK', level: null, description: null, queueItemId: ev.queueItemId, data: { downlink_id: ev.downlinkId ?? null, f_cnt_down: ev.fCntDown ?? null, gateway_id: ev.gatewayId ?? null } });
+          break;
+        case 'log':
+          deviceEvents.push({ ...base, code: ev.code, level: ev.level, description: ev.description, queueItemId: null, data: { context: ev.context } });
+          break;
+      }
+    }
+    await writeDeviceStatus(c, statusUpdates);
+    await insertDeviceEvents(c, deviceEvents);
+    await insertDeadLetters(c, tenantDead);
+    // Last for the tenant: the event-order lock it takes is then held only until COMMIT
+    // (the next tenants' writes aside), which keeps concurrent ingest lanes from queueing on it.
+    result.transitions.push(...(await appendSpaceEvents(c, tenantId, spaceEvents)));
+  }
+
+  await insertDeadLetters(c, untenantedDead);
+  await recordUnclaimed(c, [...unclaimed.values()]);
+  return result;
+}

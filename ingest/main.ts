@@ -1,0 +1,132 @@
+/**
+ * Composition root of the ingest process (`npm run start:ingest`): pool as the ingest
+ * role, schema check, the MQTT consumer feeding the micro-batch pipeline, and an
+ * orderly shutdown that commits and acknowledges the batch in flight.
+ */
+import { loadConfig, type Config } from '../src/config.js';
+import { createLogger, type Logger } from '../src/log.js';
+import { createRuntimePool } from '../src/db/pool.js';
+import { assertSchemaCurrent } from '../src/db/migrate.js';
+import { compileTopicTemplate } from './chirpstack.js';
+import { IngestPipeline, type PipelineOptions } from './pipeline.js';
+import { startJobs, type Jobs } from './jobs/index.js';
+import { MqttConsumer } from './mqtt.js';
+import { createMetrics, type Metrics } from '../src/metrics.js';
+import { readinessChecks } from '../src/readiness.js';
+import { mqttConnectionMetrics, mqttReadyCheck, recordBatch, recordReceived, startMetricsServer } from './metrics.js';
+
+/** How long shutdown waits for the batch in flight (e.g. while the database is unreachable). */
+const DRAIN_TIMEOUT_MS = 5_000;
+
+export interface IngestProcess {
+  consumer: MqttConsumer;
+  pipeline: IngestPipeline;
+  jobs: Jobs;
+  stop(): Promise<void>;
+}
+
+export interface IngestOptions {
+  config: Config;
+  databaseUrl: string;
+  mqttUrl: string;
+  log: Logger;
+  onBatch?: PipelineOptions['onBatch'];
+  /** Shared with the API when both run in one process (npm start); else a new registry. */
+  metrics?: Metrics;
+  /** Serve /metrics and /ready on METRICS_PORT (default true; npm start's API serves them instead). */
+  metricsServer?: boolean;
+}
+
+export async function startIngest(o: IngestOptions): Promise<IngestProcess> {
+  const { config, log } = o;
+  const pool = createRuntimePool(o.databaseUrl, 'baygate_ingest', { max: config.dbPoolMax, log, applicationName: 'baygate-ingest' });
+  await assertSchemaCurrent(pool);
+  const metrics = o.metrics ?? createMetrics();
+  metrics.trackPool('ingest', pool);
+  const jobs = startJobs({ pool, log, config, onRun: (run) => metrics.jobRuns.inc({ job: run.job, status: run.status }) });
+  const topics = compileTopicTemplate(config.chirpstackEventTopic);
+  // A shared subscription splits the feed between replicas (MQTT 5 §4.8.2; Mosquitto and
+  // EMQX accept it from 3.1.1 clients too). Each replica needs its own MQTT_CLIENT_ID.
+  const filter = config.mqttShareGroup ? `$share/${config.mqttShareGroup}/${topics.filter}` : topics.filter;
+  const pipeline = new IngestPipeline({
+    pool,
+    log,
+    topics,
+    batchMax: config.ingestBatchMax,
+    batchMaxMs: config.ingestBatchMaxMs,
+    lanes: config.ingestLanes,
+    onBatch: (result, info) => {
+      recordBatch(metrics, result, info);
+      o.onBatch?.(result, info);
+    },
+  });
+  const connection = mqttConnectionMetrics(metrics);
+  const consumer = new MqttConsumer({
+    url: o.mqttUrl,
+    clientId: config.mqttClientId,
+    filters: [filter],
+    cleanSession: false,
+    maxPending: config.ingestMaxPending,
+    log: log.child({ component: 'mqtt' }),
+    onConnect: connection.onConnect,
+    onDisconnect: connection.onDisconnect,
+    onMessage: (m) => {
+      recordReceived(metrics, topics, m.topic);
+      pipeline.push({ topic: m.topic, payload: m.payload, receivedAt: m.receivedAt, settle: m.settle });
+    },
+  });
+  // Started before subscribing, so a taken METRICS_PORT fails before any message is taken.
+  const server =
+    o.metricsServer === false
+      ? null
+      : await startMetricsServer({
+          port: config.metricsPort,
+          host: config.host,
+          registry: metrics.registry,
+          log,
+          ready: readinessChecks({ pool, extra: { mqtt: mqttReadyCheck(consumer) } }),
+        });
+  consumer.start();
+  log.info({ broker: o.mqttUrl.replace(/\/\/[^@/]*@/, '//***@'), filter }, 'ingest subscribed');
+  return {
+    consumer,
+    pipeline,
+    jobs,
+    async stop() {
+      // Finish the batch in flight so its messages are acknowledged; anything not yet
+      // committed stays with the broker's persistent session and is redelivered.
+      consumer.pause();
+      await Promise.race([pipeline.drain(), new Promise((r) => setTimeout(r, DRAIN_TIMEOUT_MS))]);
+      await consumer.close();
+      pipeline.stop();
+      await jobs.stop();
+      await server?.close();
+      await pool.end();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const log = createLogger(config.logLevel, 'baygate-ingest');
+  if (!config.databaseUrl) throw new Error('DATABASE_URL: is required for `start:ingest` (use `npm start` for the embedded setup)');
+  if (!config.mqttUrl) throw new Error('MQTT_URL: is required for `start:ingest` (use `npm start` for the embedded broker)');
+  const ingest = await startIngest({ config, databaseUrl: config.databaseUrl, mqttUrl: config.mqttUrl, log });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) process.exit(1); // a second signal forces the exit
+    stopping = true;
+    log.info('stopping ingest');
+    await ingest.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

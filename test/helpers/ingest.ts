@@ -1,0 +1,45 @@
+/**
+ * Runs the real ingest process (consumer + pipeline) in the test's process against the
+ * test database and broker, and gives tests a publisher of ChirpStack events.
+ */
+import type { Test } from 'tap';
+import type { MqttClient } from 'mqtt';
+import { startIngest, type IngestProcess } from '../../ingest/main.js';
+import { createLogger } from '../../src/log.js';
+import { eventTopic, upEvent, type UplinkSpec } from '../../src/simulator/events.js';
+import { testConfig } from './api.js';
+import { testBroker, testPublisher, type TestBroker } from './mqtt.js';
+import type { TestDb } from './db.js';
+
+export interface TestIngest {
+  broker: TestBroker;
+  ingest: IngestProcess;
+  pub: MqttClient;
+  /** Publishes a ChirpStack `up` event at QoS 1. */
+  up(spec: UplinkSpec): Promise<void>;
+  /** Publishes any payload on a ChirpStack event topic of the template. */
+  raw(devEui: string, event: string, payload: Buffer | string): Promise<void>;
+}
+
+export async function testIngest(t: Test, db: TestDb, overrides: Record<string, string> = {}): Promise<TestIngest> {
+  const broker = await testBroker(t);
+  const config = testConfig({
+    CHIRPSTACK_EVENT_TOPIC: broker.template,
+    MQTT_CLIENT_ID: `bgt-ingest-${broker.id}`,
+    INGEST_BATCH_MAX_MS: '5',
+    ...overrides,
+  });
+  const ingest = await startIngest({ config, databaseUrl: db.url, mqttUrl: broker.url, log: createLogger(config.logLevel, 'test-ingest'), metricsServer: false });
+  t.teardown(() => ingest.stop());
+  const pub = await testPublisher(t, broker.url);
+  const raw = async (devEui: string, event: string, payload: Buffer | string) => {
+    await pub.publishAsync(eventTopic(broker.template, devEui, event), payload, { qos: 1 });
+  };
+  return {
+    broker,
+    ingest,
+    pub,
+    raw,
+    up: (spec) => raw(spec.devEui, 'up', JSON.stringify(upEvent(spec))),
+  };
+}
