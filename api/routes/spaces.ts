@@ -34,9 +34,28 @@ const fields = {
 const createBody = { type: 'object', required: ['code'], properties: fields } as const;
 const patchBody = { type: 'object', properties: fields } as const;
 
+/** A duration: a number with s, m, h or d (minutes when bare), e.g. 30m, 2h. */
+const DURATION = /^(\d{1,6})([smhd]?)$/;
+const DURATION_SECONDS: Record<string, number> = { s: 1, m: 60, '': 60, h: 3_600, d: 86_400 };
+
+export function durationSeconds(text: string): number {
+  const m = DURATION.exec(text)!;
+  return Number(m[1]) * DURATION_SECONDS[m[2]!]!;
+}
+
 const listQuery = {
   type: 'object',
-  properties: { site_id: uuid, current_state: state, enabled: { type: 'boolean' }, ...pagination },
+  properties: {
+    site_id: uuid,
+    current_state: state,
+    enabled: { type: 'boolean' },
+    occupied_longer_than: {
+      type: 'string',
+      pattern: DURATION.source,
+      description: 'Only spaces occupied longer than this (overstays), longest first: 90s, 30m, 2h, 1d (bare numbers are minutes)',
+    },
+    ...pagination,
+  },
 } as const;
 
 export const spaceSchema = {
@@ -135,9 +154,10 @@ export function spaceRoutes(deps: { pool: Pool }): RouteDef[] {
       method: 'get', path: '/api/v6/spaces', summary: 'List spaces', tag: 'spaces', auth: 'viewer',
       query: listQuery, response: listOf(spaceSchema),
       handler: async (_ctx, { query, principal }) => {
-        const q = query as Page & SpaceFilter;
+        const q = query as Page & SpaceFilter & { occupied_longer_than?: string };
         const { limit, offset } = pageWindow(q);
         const filter: SpaceFilter = { site_id: q.site_id, current_state: q.current_state, enabled: q.enabled };
+        if (q.occupied_longer_than !== undefined) filter.occupied_longer_than_seconds = durationSeconds(q.occupied_longer_than);
         return { ...(await tx(principal.tenantId, (c) => listSpaces(c, filter, limit, offset))), page: q.page, page_size: q.page_size };
       },
     },

@@ -172,6 +172,8 @@ export interface SpaceFilter {
   site_id?: string;
   current_state?: SpaceState;
   enabled?: boolean;
+  /** Only spaces occupied for longer than this many seconds (overstays), longest first. */
+  occupied_longer_than_seconds?: number;
 }
 
 export async function listSpaces(
@@ -182,10 +184,13 @@ export async function listSpaces(
 ): Promise<{ items: Space[]; total: number }> {
   // A filter left null matches every row.
   const where = `s.deleted_at IS NULL AND ($1::uuid IS NULL OR s.site_id = $1)
-    AND ($2::text IS NULL OR s.current_state = $2) AND ($3::boolean IS NULL OR s.enabled = $3)`;
-  const params = [f.site_id ?? null, f.current_state ?? null, f.enabled ?? null];
+    AND ($2::text IS NULL OR s.current_state = $2) AND ($3::boolean IS NULL OR s.enabled = $3)
+    AND ($4::float8 IS NULL OR (s.current_state = 'occupied' AND s.state_changed_at <= now() - make_interval(secs => $4)))`;
+  const overstays = f.occupied_longer_than_seconds !== undefined;
+  const params = [f.site_id ?? null, f.current_state ?? null, f.enabled ?? null, f.occupied_longer_than_seconds ?? null];
+  const order = overstays ? 's.state_changed_at, s.id' : 's.created_at, s.id';
   const [rows, count] = await Promise.all([
-    c.query<SpaceRow>(`SELECT ${COLUMNS} FROM spaces s WHERE ${where} ORDER BY s.created_at, s.id LIMIT $4 OFFSET $5`, [
+    c.query<SpaceRow>(`SELECT ${COLUMNS} FROM spaces s WHERE ${where} ORDER BY ${order} LIMIT $5 OFFSET $6`, [
       ...params,
       limit,
       offset,
