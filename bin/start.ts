@@ -1,0 +1,91 @@
+/**
+ * `npm start`: the whole system on one machine with zero setup. Starts an embedded
+ * PostgreSQL (unless DATABASE_URL is set) and an embedded MQTT broker (unless MQTT_URL
+ * is set), migrates, then runs ingest and the API in this one process. Ctrl-C stops it
+ * all in reverse order; data stays in DATA_DIR for the next start.
+ */
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import { startEmbeddedPostgres, type EmbeddedDb } from '../src/db/embedded.js';
+import { createOwnerPool } from '../src/db/pool.js';
+import { migrate } from '../src/db/migrate.js';
+import { startEmbeddedBroker } from '../src/mqtt/broker.js';
+import { startIngest } from '../ingest/main.js';
+import { startApi } from '../api/main.js';
+import { createMetrics } from '../src/metrics.js';
+
+/**
+ * After a first Ctrl-C, shutdown gets this long before the process exits anyway.
+ * (A terminal's Ctrl-C also reaches the embedded PostgreSQL, which shares our process
+ * group and shuts down at once; nothing is lost by that, as uncommitted batches are not
+ * acknowledged.)
+ */
+const SHUTDOWN_TIMEOUT_MS = 15_000;
+const SIGNAL_ECHO_MS = 1_000;
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const log = createLogger(config.logLevel, 'baygate');
+  const stops: (() => Promise<void>)[] = [];
+  let stoppingSince = 0;
+  const shutdown = async (code: number) => {
+    if (stoppingSince) {
+      // One Ctrl-C arrives several times (directly, and relayed by npm and tsx): only a
+      // signal well after the first is a person's second Ctrl-C, which forces the exit.
+      if (Date.now() - stoppingSince > SIGNAL_ECHO_MS) process.exit(1);
+      return;
+    }
+    stoppingSince = Date.now();
+    setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS).unref();
+    for (const stop of stops.reverse()) {
+      await stop().catch((err) => log.warn({ err }, 'error while stopping'));
+    }
+    console.log('baygate stopped');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+
+  try {
+    let databaseUrl = config.databaseUrl;
+    if (!databaseUrl) {
+      const db: EmbeddedDb = await startEmbeddedPostgres({
+        dataDir: config.dataDir,
+        port: config.embeddedPgPort,
+        log,
+        // Shutdown below stops the database itself, last, after ingest committed its batch.
+        keepSignalHandlers: false,
+      });
+      stops.push(() => db.stop());
+      databaseUrl = db.url;
+      log.info({ port: db.port, dataDir: config.dataDir }, `embedded PostgreSQL on 127.0.0.1:${db.port}`);
+    }
+    const owner = createOwnerPool(databaseUrl, { max: 1, log, applicationName: 'baygate-migrate' });
+    const applied = await migrate(owner).finally(() => owner.end());
+    if (applied.length) log.info({ applied }, 'migrations applied');
+
+    let mqttUrl = config.mqttUrl;
+    if (!mqttUrl) {
+      const broker = await startEmbeddedBroker({ port: config.mqttPort, host: config.host, log });
+      stops.push(() => broker.close());
+      mqttUrl = broker.url;
+      log.info(`embedded MQTT broker on ${broker.url}`);
+    }
+
+    // One registry for both: the API's /metrics then shows ingest's figures too, and no
+    // second metrics port is opened.
+    const metrics = createMetrics();
+    const ingest = await startIngest({ config, databaseUrl, mqttUrl, log: log.child({ process: 'ingest' }), metrics, metricsServer: false });
+    stops.push(() => ingest.stop());
+    const api = await startApi(config, databaseUrl, log.child({ process: 'api' }), metrics);
+    stops.push(() => api.stop());
+    log.info(`API on ${api.url} (health: ${api.url}/health)`);
+    // A plain line for people and for the start-up test, whatever LOG_LEVEL says.
+    console.log(`baygate is up: API ${api.url}, MQTT ${mqttUrl.replace(/\/\/[^@/]*@/, '//***@')}`);
+  } catch (err) {
+    console.error(`baygate failed to start: ${err instanceof Error ? err.message : String(err)}`);
+    await shutdown(1);
+  }
+}
+
+void main();
