@@ -18,12 +18,26 @@ import { siteRoutes } from './routes/sites.js';
 import { spaceRoutes } from './routes/spaces.js';
 import { userRoutes } from './routes/users.js';
 import { deviceRoutes } from './routes/devices.js';
+import { eventRoutes } from './routes/events.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { analyticsRoutes } from './routes/analytics.js';
+import type { LiveHub } from './live/hub.js';
+import { reservationRoutes } from './routes/reservations.js';
+import { readyRoutes } from './routes/ready.js';
+import { apiDocument, mountDocs } from './routes/docs.js';
+import { httpMetrics, metricsEndpoint } from './middleware/metrics.js';
+import { createMetrics, type Metrics } from '../src/metrics.js';
+import { readinessChecks } from '../src/readiness.js';
 
 export interface AppDeps {
   config: Config;
   /** Runtime pool (role baygate_app). */
   pool: Pool;
   log: Logger;
+  /** Prometheus metrics (src/metrics.ts); a fresh registry when left out. */
+  metrics?: Metrics;
+  /** The live-event hub (api/live/); without it the stream routes answer 503. */
+  live?: LiveHub;
 }
 
 /** Request bodies above this are refused with 413 before they are parsed. */
@@ -34,11 +48,16 @@ export function allRoutes(deps: AppDeps): RouteDef[] {
   const { config, pool } = deps;
   return [
     ...healthRoutes(),
+    ...readyRoutes({ ready: readinessChecks({ pool }) }),
     ...authRoutes({ pool, tokens: config, bcryptRounds: config.bcryptRounds }),
     ...siteRoutes({ pool }),
     ...spaceRoutes({ pool }),
     ...userRoutes({ pool, bcryptRounds: config.bcryptRounds }),
     ...deviceRoutes({ pool }),
+    ...eventRoutes({ live: deps.live }),
+    ...dashboardRoutes({ pool, settings: config, live: deps.live }),
+    ...analyticsRoutes({ pool }),
+    ...reservationRoutes({ pool, reservationMaxHours: config.reservationMaxHours, reservationPastSkewSeconds: config.reservationPastSkewSeconds }),
   ];
 }
 
@@ -47,8 +66,15 @@ export function buildApp(deps: AppDeps): Koa {
   // Koa logs every error itself unless told otherwise; errors are logged by our middleware.
   app.silent = true;
   const router = new Router();
-  mount(router, allRoutes(deps), authenticate({ pool: deps.pool, jwtSecret: deps.config.jwtSecret }));
+  const metrics = deps.metrics ?? createMetrics();
+  metrics.trackPool('api', deps.pool);
+  const routes = allRoutes(deps);
+  mount(router, routes, authenticate({ pool: deps.pool, jwtSecret: deps.config.jwtSecret }));
+  // Operational routes outside the data routes: no auth, not in the OpenAPI document.
+  router.get('/metrics', metricsEndpoint(metrics));
+  mountDocs(router, { document: apiDocument(routes) });
 
+  app.use(httpMetrics(metrics));
   app.use(requestId(deps.log));
   app.use(errorMiddleware());
   app.use(async (ctx, next) => {

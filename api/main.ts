@@ -9,6 +9,8 @@ import { createRuntimePool } from '../src/db/pool.js';
 import { assertSchemaCurrent } from '../src/db/migrate.js';
 import { assertPortFree } from '../src/net.js';
 import { buildApp } from './app.js';
+import { startLive } from './live/index.js';
+import { createMetrics, type Metrics } from '../src/metrics.js';
 
 export interface ApiProcess {
   server: Server;
@@ -16,12 +18,15 @@ export interface ApiProcess {
   stop(): Promise<void>;
 }
 
-export async function startApi(config: Config, databaseUrl: string, log: Logger): Promise<ApiProcess> {
+export async function startApi(config: Config, databaseUrl: string, log: Logger, metrics: Metrics = createMetrics()): Promise<ApiProcess> {
   const pool = createRuntimePool(databaseUrl, 'baygate_app', { max: config.dbPoolMax, log, applicationName: 'baygate-api' });
   await assertSchemaCurrent(pool);
   if (config.port !== 0) await assertPortFree(config.port, config.host, 'PORT');
-  const app = buildApp({ config, pool, log });
+  // The live stream: one LISTEN connection, SSE and WebSocket clients (api/live/).
+  const live = await startLive({ config, pool, databaseUrl, log: log.child({ component: 'live' }), metrics });
+  const app = buildApp({ config, pool, log, metrics, live: live.hub });
   const server = createServer(app.callback());
+  server.on('upgrade', live.upgrade);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -33,6 +38,7 @@ export async function startApi(config: Config, databaseUrl: string, log: Logger)
     server,
     url,
     async stop() {
+      await live.stop(); // ends every stream, so server.close() is not kept waiting by them
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

