@@ -34,6 +34,9 @@ function attachErrorLog(pool: pg.Pool, log: Logger): pg.Pool {
   // An idle client's error (server restart, network cut) is emitted on the pool; without a
   // listener Node would crash the process. The pool drops the client and makes a new one.
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle database connection lost'));
+  // A connection lost while checked out (between two queries of a transaction) emits on the
+  // client itself; the query in flight, if any, rejects and the caller handles that.
+  pool.on('connect', (client) => client.on('error', (err) => log.warn({ err: err.message }, 'database connection lost')));
   return pool;
 }
 
