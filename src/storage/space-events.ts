@@ -17,12 +17,12 @@ export const OVERSTAY_CAUSE = 'overstay';
 /**
  * space_events.cause → type, the one place it is decided. Reservation causes are those of
  * the state machine (reservation_start/_end, check_in/_out) and whatever the reservations
- * code names `reservation_*` or `no_show`; a sensor that stops reporting or is taken off
- * the space is device health; everything else is a plain change of state.
+ * code names `reservation_*` or `no_show`; a sensor that stops reporting (comms_lost), comes
+ * back (comms_restored) or is taken off the space is device health; everything else is a plain change of state.
  */
 export const EVENT_TYPE_SQL = `CASE
     WHEN e.cause = '${OVERSTAY_CAUSE}' THEN 'overstay'
-    WHEN e.cause IN ('comms_lost', 'sensor_removed') THEN 'device_health'
+    WHEN e.cause IN ('comms_lost', 'comms_restored', 'sensor_removed') THEN 'device_health'
     WHEN e.cause LIKE 'reservation%' OR e.cause IN ('check_in', 'check_out', 'no_show') THEN 'reservation'
     ELSE 'space_state' END`;
 

@@ -91,6 +91,14 @@ t.test('every role against every site, space and user route', async (t) => {
   const newSpace = async () => (await api.request('POST', '/api/v6/spaces', { token: owner.token, json: { code: `F${unique()}` } })).body.id as string;
   const site = await newSite();
   const space = await newSpace();
+  const eui = () => `70B3D5E75E${(++n).toString(16).toUpperCase().padStart(6, '0')}`;
+  const newDevice = async () =>
+    (await api.request('POST', '/api/v6/devices', { token: owner.token, json: { dev_eui: eui(), device_type: 'sensor' } })).body as { id: string; dev_eui: string };
+  const newGateway = async () =>
+    (await api.request('POST', '/api/v6/gateways', { token: owner.token, json: { gateway_eui: eui(), name: 'G' } })).body.id as string;
+  const device = await newDevice();
+  const deviceSpace = await newSpace();
+  const gateway = await newGateway();
 
   type Expect = [viewer: number, technician: number, operator: number, admin: number, owner: number];
   interface Row {
@@ -131,12 +139,32 @@ t.test('every role against every site, space and user route', async (t) => {
       call: async () => ({ path: '/api/v6/users', json: { email: `owner${unique()}@acme.example`, password: PASSWORD, username: 'u', role: 'owner' } }),
       expect: [403, 403, 403, 403, 201],
     },
+    // Devices and gateways: technicians and above register, assign, update; viewers read.
+    { method: 'post', route: '/api/v6/devices', call: async () => ({ path: '/api/v6/devices', json: { dev_eui: eui(), device_type: 'sensor' } }), expect: [403, 201, 201, 201, 201] },
+    { method: 'get', route: '/api/v6/devices', call: async () => ({ path: '/api/v6/devices' }), expect: ALL_READ },
+    { method: 'get', route: '/api/v6/devices/sensors', call: async () => ({ path: '/api/v6/devices/sensors' }), expect: ALL_READ },
+    { method: 'get', route: '/api/v6/devices/displays', call: async () => ({ path: '/api/v6/devices/displays' }), expect: ALL_READ },
+    { method: 'get', route: '/api/v6/devices/by-eui/:dev_eui', call: async () => ({ path: `/api/v6/devices/by-eui/${device.dev_eui}` }), expect: ALL_READ },
+    { method: 'get', route: '/api/v6/devices/:id', call: async () => ({ path: `/api/v6/devices/${device.id}` }), expect: ALL_READ },
+    { method: 'get', route: '/api/v6/devices/:id/readings', call: async () => ({ path: `/api/v6/devices/${device.id}/readings` }), expect: ALL_READ },
+    { method: 'get', route: '/api/v6/devices/:id/assignments', call: async () => ({ path: `/api/v6/devices/${device.id}/assignments` }), expect: ALL_READ },
+    { method: 'put', route: '/api/v6/devices/:id', call: async () => ({ path: `/api/v6/devices/${device.id}`, json: { name: 'Put' } }), expect: [403, 200, 200, 200, 200] },
+    { method: 'patch', route: '/api/v6/devices/:id', call: async () => ({ path: `/api/v6/devices/${device.id}`, json: { name: 'Patch' } }), expect: [403, 200, 200, 200, 200] },
+    { method: 'delete', route: '/api/v6/devices/:id', call: async () => ({ path: `/api/v6/devices/${(await newDevice()).id}` }), expect: [403, 200, 200, 200, 200], unchanged: stillThere },
+    { method: 'post', route: '/api/v6/devices/:id/assign', call: async () => ({ path: `/api/v6/devices/${device.id}/assign`, json: { space_id: deviceSpace } }), expect: [403, 200, 200, 200, 200] },
+    { method: 'post', route: '/api/v6/devices/:id/unassign', call: async () => ({ path: `/api/v6/devices/${device.id}/unassign`, json: {} }), expect: [403, 200, 200, 200, 200] },
+    { method: 'post', route: '/api/v6/gateways', call: async () => ({ path: '/api/v6/gateways', json: { gateway_eui: eui(), name: 'New' } }), expect: [403, 201, 201, 201, 201] },
+    { method: 'get', route: '/api/v6/gateways', call: async () => ({ path: '/api/v6/gateways' }), expect: ALL_READ },
+    { method: 'get', route: '/api/v6/gateways/:id', call: async () => ({ path: `/api/v6/gateways/${gateway}` }), expect: ALL_READ },
+    { method: 'get', route: '/api/v6/gateways/:id/events', call: async () => ({ path: `/api/v6/gateways/${gateway}/events` }), expect: ALL_READ },
+    { method: 'put', route: '/api/v6/gateways/:id', call: async () => ({ path: `/api/v6/gateways/${gateway}`, json: { name: 'Put' } }), expect: [403, 200, 200, 200, 200] },
+    { method: 'delete', route: '/api/v6/gateways/:id', call: async () => ({ path: `/api/v6/gateways/${await newGateway()}` }), expect: [403, 200, 200, 200, 200], unchanged: stillThere },
   ];
 
-  // Routes are data: a site, space or user route without a row here fails this test.
+  // Routes are data: a site, space, user, device or gateway route without a row here fails this test.
   const routes = allRoutes({ config: api.config, pool: api.db.app, log: createLogger('silent', 'test') });
   const covered = new Set(rows.map((r) => `${r.method} ${r.route}`));
-  for (const r of routes.filter((r) => ['sites', 'spaces', 'users'].includes(r.tag))) {
+  for (const r of routes.filter((r) => ['sites', 'spaces', 'users', 'devices', 'gateways'].includes(r.tag))) {
     t.ok(covered.has(`${r.method} ${r.path}`), `the table covers ${r.method.toUpperCase()} ${r.path}`);
   }
 

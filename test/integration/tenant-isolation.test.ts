@@ -84,3 +84,58 @@ t.test("tenant B cannot read, change or use tenant A's sites and spaces", async 
   t.equal(aStill.status, 200, 'A still sees its space');
   t.same(aStill.body, aSpace);
 });
+
+t.test("tenant B cannot read, change or use tenant A's devices and gateways", async (t) => {
+  const api = await testApi(t);
+  const a = await api.register('tenant-a');
+  const b = await api.register('tenant-b');
+  const aSpace = (await api.request('POST', '/api/v6/spaces', { token: a.token, json: { code: 'A1' } })).body;
+  const aDevice = (await api.request('POST', '/api/v6/devices', { token: a.token, json: { dev_eui: '70B3D5E75E00AA01', device_type: 'sensor', name: 'A sensor' } })).body;
+  await api.request('POST', `/api/v6/devices/${aDevice.id}/assign`, { token: a.token, json: { space_id: aSpace.id } });
+  const aGateway = (await api.request('POST', '/api/v6/gateways', { token: a.token, json: { gateway_eui: 'AA555A00000000AA', name: 'A roof' } })).body;
+  t.ok(aDevice.id && aGateway.id);
+  const bDevice = (await api.request('POST', '/api/v6/devices', { token: b.token, json: { dev_eui: '70B3D5E75E00BB01', device_type: 'sensor' } })).body;
+  const snap = async () => ({
+    devices: (await api.db.owner.query(`SELECT to_jsonb(x) AS row FROM devices x WHERE tenant_id = $1 ORDER BY id`, [a.user.tenant_id])).rows,
+    gateways: (await api.db.owner.query(`SELECT to_jsonb(x) AS row FROM gateways x WHERE tenant_id = $1 ORDER BY id`, [a.user.tenant_id])).rows,
+    assignments: (await api.db.owner.query(`SELECT to_jsonb(x) AS row FROM device_assignments x WHERE tenant_id = $1 ORDER BY id`, [a.user.tenant_id])).rows,
+  });
+  const before = await snap();
+  const secrets = [aDevice.id, aGateway.id, aSpace.id, a.user.tenant_id, 'A sensor', 'A roof', '70B3D5E75E00AA01'];
+  const leaks = (body: unknown) => secrets.filter((s) => JSON.stringify(body ?? '').includes(s));
+
+  const bodies: Record<string, unknown> = {
+    'put devices': { name: 'hijacked' },
+    'patch devices': { name: 'hijacked', enabled: false },
+    'post devices': { space_id: aSpace.id, reason: 'x' },
+    'put gateways': { name: 'hijacked' },
+  };
+  const ids: Record<string, string> = { devices: aDevice.id, gateways: aGateway.id };
+  const routes = allRoutes({ config: api.config, pool: api.db.app, log: createLogger('silent', 'test') }).filter(
+    (r) => (r.tag === 'devices' || r.tag === 'gateways') && r.path.includes(':id'),
+  );
+  t.equal(routes.length, 12, 'every device and gateway route with an id is swept');
+  for (const r of routes) {
+    const path = r.path.replace(':id', ids[r.tag]!);
+    const res = await api.request(r.method.toUpperCase(), path, { token: b.token, json: bodies[`${r.method} ${r.tag}`] });
+    t.equal(res.status, 404, `B ${r.method.toUpperCase()} ${path}`);
+    t.equal(res.body?.error?.code, 'not_found');
+    t.same(leaks(res.body), [], 'no trace of A');
+  }
+  const byEui = await api.request('GET', '/api/v6/devices/by-eui/70B3D5E75E00AA01', { token: b.token });
+  t.equal(byEui.status, 404, "B cannot look up A's DevEUI");
+  for (const path of ['/api/v6/devices', '/api/v6/devices/sensors', '/api/v6/devices/displays', '/api/v6/gateways', `/api/v6/devices?site_id=${aSpace.site_id}`, '/api/v6/devices?q=AA01']) {
+    const res = await api.request('GET', path, { token: b.token });
+    t.equal(res.status, 200, `B GET ${path}`);
+    t.same(leaks(res.body), [], `${path} shows nothing of A`);
+  }
+  const intoA = await api.request('POST', `/api/v6/devices/${bDevice.id}/assign`, { token: b.token, json: { space_id: aSpace.id } });
+  t.equal(intoA.status, 400, "B cannot assign its device to A's space");
+  t.same(leaks(intoA.body), []);
+  const taken = await api.request('POST', '/api/v6/devices', { token: b.token, json: { dev_eui: '70B3D5E75E00AA01', device_type: 'sensor' } });
+  t.equal(taken.status, 409, 'a DevEUI belongs to one tenant at a time');
+  t.same(leaks(taken.body), [], 'the conflict does not say whose');
+  const sameGw = await api.request('POST', '/api/v6/gateways', { token: b.token, json: { gateway_eui: 'AA555A00000000AA', name: 'B view' } });
+  t.equal(sameGw.status, 201, "gateways are per tenant: B's view of the same gateway is its own");
+  t.same(await snap(), before, "A's devices, gateways and history are unchanged");
+});
