@@ -23,3 +23,12 @@ export function encodeNotice(n: SpaceEventNotice): string {
 
 /** Key of the transaction-level advisory lock that orders one tenant's space_events by commit. */
 export const EVENT_ORDER_LOCK_SQL = `SELECT pg_advisory_xact_lock(hashtext('baygate:space_events:' || $1::text))`;
+
+/**
+ * Sent by the API after it spools a ChirpStack event received over HTTP, to wake the
+ * process_webhook_spool worker in ingest. No payload: the spool table is the data.
+ */
+export const WEBHOOK_SPOOL_CHANNEL = 'baygate_webhook_spool';
+
+/** Sent when an outbound webhook subscription is disabled after repeated failures: {tenant_id, subscription_id}. */
+export const WEBHOOK_DISABLED_CHANNEL = 'baygate_webhook_disabled';

@@ -1,0 +1,167 @@
+// Outbound webhooks: a real HTTP receiver gets signed deliveries of the tenant's events, in
+// order, retried until it answers 2xx; a subscription that keeps failing is disabled and,
+// enabled again, resumes from its oldest undelivered event. URLs into private networks are refused.
+import t, { type Test } from 'tap';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { testApi } from '../helpers/api.js';
+import { waitFor } from '../helpers/wait.js';
+import { startJobs, JOB_NAMES, type JobName } from '../../ingest/jobs/index.js';
+import { createLogger } from '../../src/log.js';
+import { withTx } from '../../src/db/tx.js';
+import { appendSpaceEvents } from '../../src/storage/space-state.js';
+
+const NEVER = '0 0 0 1 1 *';
+const QUIET = Object.fromEntries(JOB_NAMES.map((n) => [n, NEVER])) as Record<JobName, string>;
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  raw: string;
+  body: any;
+  status: number;
+}
+
+/** A receiver answering each request with the next status of `plan` (the last one repeats). */
+async function receiver(t: Test, plan: number[]) {
+  const got: Received[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const status = plan[Math.min(got.length, plan.length - 1)]!;
+      got.push({ headers: req.headers, raw, body: JSON.parse(raw), status });
+      res.writeHead(status).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  const addr = server.address();
+  return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/hook`, got, plan };
+}
+
+/** The receiver's check, written from the scheme, not from baygate's code. */
+function verify(secret: string, header: string | undefined, raw: string): boolean {
+  const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header ?? '');
+  if (!m) return false;
+  if (Math.abs(Date.now() / 1000 - Number(m[1])) > 300) return false;
+  const want = createHmac('sha256', secret).update(`${m[1]}.${raw}`).digest();
+  return timingSafeEqual(want, Buffer.from(m[2]!, 'hex'));
+}
+
+async function setup(t: Test) {
+  const api = await testApi(t, { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_SCHEDULE_SECONDS: '0', WEBHOOK_DISABLE_AFTER_FAILURES: '3' });
+  const { token } = await api.register('acme');
+  const jobs = startJobs({ pool: api.db.ingest, log: createLogger('silent'), config: api.config, schedules: QUIET, reservationTimer: false, databaseUrl: api.db.url });
+  t.teardown(() => jobs.stop());
+  const space = (await api.request('POST', '/api/v6/spaces', { token, json: { code: 'O-1' } })).body;
+  // A sensor's change of state, written as ingest writes it (space_events + NOTIFY).
+  let last = 'unknown';
+  const toggle = async (state: 'occupied' | 'free') => {
+    await withTx(api.db.ingest, { tenantId: space.tenant_id }, (c) =>
+      appendSpaceEvents(c, space.tenant_id, [
+        { spaceId: space.id, siteId: space.site_id, from: last as 'free', to: state, cause: 'sensor_status', deviceId: null, reservationId: null, at: new Date() },
+      ]),
+    );
+    last = state;
+  };
+  return { api, token, space, jobs, toggle };
+}
+
+t.test('signed deliveries, retried until delivered, in order', async (t) => {
+  const { api, token, space, toggle } = await setup(t);
+  const rx = await receiver(t, [500, 502, 200]);
+  const created = await api.request('POST', '/api/v6/webhooks', { token, json: { url: rx.url, events: ['space_state'] } });
+  t.equal(created.status, 201);
+  t.match(created.body, { url: rx.url, events: ['space_state'], enabled: true, site_ids: null, secret: /^whsec_/ });
+  const secret = created.body.secret as string;
+  const id = created.body.id as string;
+  const shown = await api.request('GET', `/api/v6/webhooks/${id}`, { token });
+  t.equal(shown.body.secret, undefined, 'the secret is shown once');
+
+  await toggle('occupied');
+  await toggle('free');
+  await waitFor(() => rx.got.filter((g) => g.status === 200).length >= 2, 15_000, 'both events delivered');
+
+  t.equal(rx.got.length, 4, 'two failures, then each event once');
+  t.ok(rx.got.every((g) => verify(secret, g.headers['x-baygate-signature'] as string, g.raw)), 'every request verifies with the secret');
+  t.ok(rx.got.every((g) => g.headers['x-baygate-delivery'] === g.body.id && g.headers['x-baygate-event'] === 'space_state'));
+  const first = rx.got[0]!.body;
+  t.same(Object.keys(first).sort(), ['created_at', 'data', 'id', 'type']);
+  t.match(first.data, { space_id: space.id, code: 'O-1', to: 'occupied' });
+  t.same(rx.got.map((g) => g.body.data.to), ['occupied', 'occupied', 'occupied', 'free'], 'retries of the head come before the next event');
+  t.equal(new Set(rx.got.slice(0, 3).map((g) => g.body.id)).size, 1, 'a retry keeps its delivery id');
+
+  const list = await api.request('GET', `/api/v6/webhooks/${id}/deliveries`, { token });
+  t.equal(list.status, 200);
+  t.match(list.body, { total: 2 });
+  const [second, firstRow] = list.body.items;
+  t.match(firstRow, { status: 'delivered', attempts: 3, last_status_code: 200, next_attempt_at: null, type: 'space_state' });
+  t.match(second, { status: 'delivered', attempts: 1, last_status_code: 200 });
+  t.match((await api.request('GET', `/api/v6/webhooks/${id}`, { token })).body, { enabled: true, consecutive_failures: 0 });
+
+  const again = await api.request('POST', `/api/v6/webhooks/${id}/deliveries/${firstRow.id}/redeliver`, { token, json: {} });
+  t.equal(again.status, 200);
+  t.match(again.body, { status: 'pending' });
+  await toggle('occupied'); // wakes the worker
+  await waitFor(() => rx.got.filter((g) => g.status === 200).length === 4, 15_000, 'redelivered, and the new event delivered');
+  t.equal(rx.got.filter((g) => g.body.id === firstRow.id).length, 4, 'the redelivery keeps its id');
+  t.equal(rx.got[4]!.body.id, firstRow.id, 'the redelivery went first');
+
+  const ping = await api.request('POST', `/api/v6/webhooks/${id}/test`, { token, json: {} });
+  t.match(ping.body, { delivered: true, status_code: 200, error: null });
+  const p = rx.got.at(-1)!;
+  t.match(p.body, { type: 'ping', data: { subscription_id: id } });
+  t.ok(verify(secret, p.headers['x-baygate-signature'] as string, p.raw), 'the ping is signed too');
+
+  const other = await api.register('other');
+  t.equal((await api.request('GET', `/api/v6/webhooks/${id}`, { token: other.token })).status, 404, "another tenant cannot see it");
+  t.equal((await api.request('GET', `/api/v6/webhooks/${id}/deliveries`, { token: other.token })).status, 404);
+  t.same((await api.request('GET', '/api/v6/webhooks', { token: other.token })).body.items, []);
+
+  t.equal((await api.request('DELETE', `/api/v6/webhooks/${id}`, { token })).status, 204);
+  t.equal((await api.request('GET', `/api/v6/webhooks/${id}`, { token })).status, 404);
+});
+
+t.test('after repeated failures a subscription is disabled; enabled again it resumes from the oldest undelivered', async (t) => {
+  const { api, token, jobs, toggle } = await setup(t);
+  const rx = await receiver(t, [503]);
+  const created = await api.request('POST', '/api/v6/webhooks', { token, json: { url: rx.url, events: ['space_state'] } });
+  const id = created.body.id as string;
+  await toggle('occupied');
+  await waitFor(async () => (await api.request('GET', `/api/v6/webhooks/${id}`, { token })).body.enabled === false, 15_000, 'disabled');
+  const sub = (await api.request('GET', `/api/v6/webhooks/${id}`, { token })).body;
+  t.match(sub, { enabled: false, consecutive_failures: 3, disabled_reason: /3 consecutive failed deliveries; last: HTTP 503/ });
+  t.ok(sub.disabled_at);
+  t.equal(rx.got.length, 3, 'no attempt after the threshold');
+
+  await toggle('free'); // happens while disabled
+  await jobs.runOnce('deliver_webhooks');
+  t.equal(rx.got.length, 3, 'nothing sent while disabled');
+
+  rx.plan.splice(0, rx.plan.length, 200);
+  const enabled = await api.request('PUT', `/api/v6/webhooks/${id}`, { token, json: { url: rx.url, events: ['space_state'], enabled: true } });
+  t.match(enabled.body, { enabled: true, consecutive_failures: 0, disabled_reason: null, disabled_at: null });
+  await jobs.runOnce('deliver_webhooks');
+  const ok = rx.got.filter((g) => g.status === 200).map((g) => g.body.data.to);
+  t.same(ok, ['occupied', 'free'], 'the undelivered event first, then the one from while disabled');
+});
+
+t.test('SSRF: URLs into loopback, link-local or private networks are refused', async (t) => {
+  const api = await testApi(t);
+  const { token } = await api.register('acme');
+  for (const url of [
+    'http://127.0.0.1/hook', 'http://localhost:8080/hook', 'http://10.1.2.3/', 'http://192.168.0.10/', 'http://172.16.5.4/',
+    'http://169.254.169.254/latest/meta-data/', 'http://[::1]/', 'http://[fe80::1]/', 'http://[::ffff:127.0.0.1]/', 'http://0.0.0.0/',
+    'ftp://93.184.216.34/', 'file:///etc/passwd', 'not a url',
+  ]) {
+    const r = await api.request('POST', '/api/v6/webhooks', { token, json: { url, events: ['space_state'] } });
+    t.equal(r.status, 400, url);
+    t.equal(r.body.error.code, 'validation_error');
+  }
+  const pub = await api.request('POST', '/api/v6/webhooks', { token, json: { url: 'https://93.184.216.34/hook', events: ['overstay'] } });
+  t.equal(pub.status, 201, 'a public address is accepted');
+  const put = await api.request('PUT', `/api/v6/webhooks/${pub.body.id}`, { token, json: { url: 'http://127.0.0.1/', events: ['overstay'] } });
+  t.equal(put.status, 400, 'nor can an existing one be pointed inside');
+  t.equal(Number((await api.db.owner.query('SELECT count(*) AS n FROM webhook_subscriptions')).rows[0].n), 1, 'only the public one stored');
+});
