@@ -38,6 +38,9 @@ COPY src ./src
 COPY api ./api
 COPY ingest ./ingest
 COPY bin ./bin
+COPY web ./web
+# The web console is built here, as root, because the service user cannot write web/dist.
+RUN node --import tsx web/build.ts
 # Files stay owned by root: the service user can read the code but not change it.
 USER node
 EXPOSE 8001 9464
