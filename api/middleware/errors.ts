@@ -6,6 +6,9 @@ import type { Context, Next } from 'koa';
 import { AppError } from '../../src/errors.js';
 import { translatePgError } from '../../src/db/errors.js';
 
+/** As in app.ts BODY_LIMIT (raw-body's own message, "request entity too large", names no limit). */
+const BODY_LIMIT_TEXT = '1 MB';
+
 /** Codes for errors thrown by Koa middleware we do not own (koa-jwt, bodyparser). */
 const CODE_BY_STATUS: Record<number, string> = {
   400: 'bad_request',
@@ -43,7 +46,13 @@ export function errorMiddleware() {
       if (status < 500 && status >= 400) {
         ctx.status = status;
         const message =
-          status === 401 ? 'Not authenticated' : e.type === 'entity.parse.failed' ? 'Malformed JSON body' : (e.message ?? 'Bad request');
+          status === 401
+            ? 'Not authenticated'
+            : e.type === 'entity.parse.failed'
+              ? 'Malformed JSON body'
+              : status === 413
+                ? `Request body too large (limit ${BODY_LIMIT_TEXT})`
+                : (e.message ?? 'Bad request');
         ctx.body = { error: { code: CODE_BY_STATUS[status] ?? 'bad_request', message, details: [] } };
         return;
       }

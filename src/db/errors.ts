@@ -60,7 +60,13 @@ export function translatePgError(err: unknown): unknown {
     case '22P02': // invalid_text_representation (e.g. a malformed uuid that slipped past validation)
     case '22007': // invalid_datetime_format
     case '22008': // datetime_field_overflow
+    // Text PostgreSQL cannot store: a NUL character (\u0000) in text or in jsonb
+    // (found by test/integration/fuzz-api.test.ts).
+    case '22021': // character_not_in_repertoire
+    case '22P05': // untranslatable_character
       return new ValidationError('A value has the wrong format');
+    case '22003': // numeric_value_out_of_range (e.g. an id or offset beyond bigint)
+      return new ValidationError('A value is out of the allowed range');
     case '23514': // check_violation
       return new ValidationError('A value is out of the allowed range');
   }

@@ -5,8 +5,15 @@ export const timestamp = { type: 'string', format: 'date-time' } as const;
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 500;
 
+/**
+ * Highest page number accepted. Without a bound, a page such as 10^400 (found by
+ * test/integration/fuzz-api.test.ts) made an OFFSET beyond bigint and a 500; a million
+ * pages of MAX_PAGE_SIZE rows is far past any list a tenant holds.
+ */
+export const MAX_PAGE = 1_000_000;
+
 export const pagination = {
-  page: { type: 'integer', minimum: 1, default: 1 },
+  page: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 1 },
   page_size: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
 } as const;
 
