@@ -18,13 +18,17 @@ import { siteRoutes } from './routes/sites.js';
 import { spaceRoutes } from './routes/spaces.js';
 import { userRoutes } from './routes/users.js';
 import { deviceRoutes } from './routes/devices.js';
+import { gatewayRoutes } from './routes/gateways.js';
 import { eventRoutes } from './routes/events.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import type { LiveHub } from './live/hub.js';
 import { reservationRoutes } from './routes/reservations.js';
 import { readyRoutes } from './routes/ready.js';
+import { inboundWebhookRoutes } from './routes/webhooks-inbound.js';
+import { webhookSubscriptionRoutes } from './routes/webhook-subscriptions.js';
 import { apiDocument, mountDocs } from './routes/docs.js';
+import { mountConsole } from './routes/console.js';
 import { httpMetrics, metricsEndpoint } from './middleware/metrics.js';
 import { createMetrics, type Metrics } from '../src/metrics.js';
 import { readinessChecks } from '../src/readiness.js';
@@ -49,15 +53,23 @@ export function allRoutes(deps: AppDeps): RouteDef[] {
   return [
     ...healthRoutes(),
     ...readyRoutes({ ready: readinessChecks({ pool }) }),
-    ...authRoutes({ pool, tokens: config, bcryptRounds: config.bcryptRounds }),
+    ...authRoutes({
+      pool,
+      tokens: config,
+      bcryptRounds: config.bcryptRounds,
+      loginLimits: { maxFailures: config.loginMaxFailures, windowSeconds: config.loginWindowSeconds },
+    }),
     ...siteRoutes({ pool }),
     ...spaceRoutes({ pool }),
     ...userRoutes({ pool, bcryptRounds: config.bcryptRounds }),
     ...deviceRoutes({ pool }),
+    ...gatewayRoutes({ pool, gatewayOfflineMinutes: config.gatewayOfflineMinutes }),
     ...eventRoutes({ live: deps.live }),
     ...dashboardRoutes({ pool, settings: config, live: deps.live }),
     ...analyticsRoutes({ pool }),
     ...reservationRoutes({ pool, reservationMaxHours: config.reservationMaxHours, reservationPastSkewSeconds: config.reservationPastSkewSeconds }),
+    ...inboundWebhookRoutes({ pool }),
+    ...webhookSubscriptionRoutes({ pool, allowPrivate: config.webhookAllowPrivate, timeoutMs: config.webhookTimeoutMs }),
   ];
 }
 
@@ -73,6 +85,7 @@ export function buildApp(deps: AppDeps): Koa {
   // Operational routes outside the data routes: no auth, not in the OpenAPI document.
   router.get('/metrics', metricsEndpoint(metrics));
   mountDocs(router, { document: apiDocument(routes) });
+  mountConsole(router);
 
   app.use(httpMetrics(metrics));
   app.use(requestId(deps.log));

@@ -2,15 +2,17 @@
  * Composition root of the API process (`npm run start:api`): config, pool, schema check,
  * HTTP listener, and an orderly shutdown on SIGTERM/SIGINT.
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { loadConfig, type Config } from '../src/config.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { createRuntimePool } from '../src/db/pool.js';
 import { assertSchemaCurrent } from '../src/db/migrate.js';
 import { assertPortFree } from '../src/net.js';
 import { buildApp } from './app.js';
+import { createApiServer } from './server.js';
 import { startLive } from './live/index.js';
 import { createMetrics, type Metrics } from '../src/metrics.js';
+import { ensureConsoleBuilt } from '../web/build.js';
 
 export interface ApiProcess {
   server: Server;
@@ -24,8 +26,10 @@ export async function startApi(config: Config, databaseUrl: string, log: Logger,
   if (config.port !== 0) await assertPortFree(config.port, config.host, 'PORT');
   // The live stream: one LISTEN connection, SSE and WebSocket clients (api/live/).
   const live = await startLive({ config, pool, databaseUrl, log: log.child({ component: 'live' }), metrics });
+  // `npm install` builds the console (prepare); a checkout that skipped it must not serve nothing at /.
+  if (await ensureConsoleBuilt()) log.info('web console built into web/dist');
   const app = buildApp({ config, pool, log, metrics, live: live.hub });
-  const server = createServer(app.callback());
+  const server = createApiServer(config, app.callback());
   server.on('upgrade', live.upgrade);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -55,7 +55,15 @@ interface Routed {
 interface DeviceProgress {
   lastFrame: Frame | null;
   health: DeviceHealth;
+  /**
+   * The device_health job had marked it offline: the first state change its frames cause is
+   * recorded as `comms_restored` (the job recorded the loss as `comms_lost`).
+   */
+  restoring: boolean;
 }
+
+/** The space_events cause of the first change after a device comes back from `offline`. */
+export const COMMS_RESTORED_CAUSE = 'comms_restored';
 
 function dedupKey(ev: ChirpstackEvent): string | null {
   switch (ev.kind) {
@@ -96,7 +104,17 @@ function decodeUp(ev: UpEvent, device: RoutedDevice): { reading: Reading | null;
   }
 }
 
-export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, msgs: InboundMessage[]): Promise<BatchResult> {
+/**
+ * Where a batch came from. MQTT carries every tenant's events (ChirpStack routes them);
+ * an HTTP webhook is signed by one tenant, so its events may only touch that tenant's
+ * devices: anything else is dead-lettered under the sending tenant, never applied to
+ * another tenant and never recorded as unclaimed.
+ */
+export interface BatchScope {
+  tenantId: string;
+}
+
+export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, msgs: InboundMessage[], scope?: BatchScope): Promise<BatchResult> {
   const result: BatchResult = {
     received: msgs.length,
     uplinks: 0,
@@ -121,7 +139,7 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
   for (const msg of msgs) {
     const match = topics.match(msg.topic);
     if (!match) {
-      dead(untenantedDead, { tenantId: null, topic: msg.topic, payload: msg.payload, reason: 'unknown_topic', error: `topic does not match the ChirpStack event template`, decoder: null, devEui: null });
+      dead(untenantedDead, { tenantId: scope?.tenantId ?? null, topic: msg.topic, payload: msg.payload, reason: 'unknown_topic', error: `topic does not match the ChirpStack event template`, decoder: null, devEui: null });
       continue;
     }
     let ev: ChirpstackEvent;
@@ -129,7 +147,7 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
       ev = parseEvent(match, msg.payload);
     } catch (err) {
       const reason = err instanceof EventParseError ? err.reason : 'parse_failed';
-      dead(untenantedDead, { tenantId: null, topic: msg.topic, payload: msg.payload, reason, error: (err as Error).message, decoder: null, devEui: match.devEui });
+      dead(untenantedDead, { tenantId: scope?.tenantId ?? null, topic: msg.topic, payload: msg.payload, reason, error: (err as Error).message, decoder: null, devEui: match.devEui });
       continue;
     }
     if (ev.kind === 'other') {
@@ -152,8 +170,13 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
   const devices = await routeDevices(c, [...new Set(events.map((e) => e.ev.devEui))]);
   const unclaimed = new Map<string, UnclaimedSighting>();
   const byTenant = new Map<string, Routed[]>();
+  const foreignDead: DeadLetterRow[] = [];
   for (const { ev, msg } of events) {
     const device = devices.get(ev.devEui);
+    if (scope && device?.tenantId !== scope.tenantId) {
+      dead(foreignDead, { tenantId: scope.tenantId, topic: msg.topic, payload: msg.payload, reason: 'foreign_device', error: `device ${ev.devEui} is not registered to the sending tenant`, decoder: null, devEui: ev.devEui });
+      continue;
+    }
     if (!device) {
       if (ev.kind === 'up') {
         result.unclaimed++;
@@ -229,6 +252,7 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
         p = {
           lastFrame: device.lastFCnt !== null && device.lastFrameAt ? { fCnt: device.lastFCnt, at: device.lastFrameAt } : null,
           health: { id: device.id, lastSeenAt: ev.time, uplinks: 0, rssi: null, snr: null, gatewayEui: null, applicationId: null, batteryPercent: null, batteryVolts: null, lowBattery: null, lastFCnt: null, lastFrameAt: null },
+          restoring: device.status === 'offline',
         };
         progress.set(device.id, p);
       }
@@ -254,6 +278,8 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
       if (reading.batteryPercent !== undefined) h.batteryPercent = reading.batteryPercent;
       if (reading.batteryVolts !== undefined) h.batteryVolts = reading.batteryVolts;
       if (reading.lowBattery !== undefined) h.lowBattery = reading.lowBattery;
+      // No vendor flag: the decoder's percent threshold decides (decoders/types.ts lowBatteryPercent).
+      else if (reading.batteryPercent !== undefined && decoder) h.lowBattery = reading.batteryPercent < getDecoder(decoder).lowBatteryPercent;
 
       const spaceId = device.assignedSpaceId;
       const space = spaceId ? (touched.get(spaceId)?.row ?? spaces.get(spaceId)) : undefined;
@@ -273,8 +299,11 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
       if (d.transition) {
         // A check-in or check-out names its reservation; other sensor changes name none.
         const reservationId = d.effects[0]?.reservationId ?? null;
-        spaceEvents.push({ spaceId: space.id, siteId: space.siteId, from: d.transition.from, to: d.transition.to, cause: d.transition.cause, deviceId: device.id, reservationId, at: ev.time });
+        // A check-in or check-out keeps its own cause: it is what the reservation's readers look for.
+        const cause = p.restoring && d.effects.length === 0 ? COMMS_RESTORED_CAUSE : d.transition.cause;
+        spaceEvents.push({ spaceId: space.id, siteId: space.siteId, from: d.transition.from, to: d.transition.to, cause, deviceId: device.id, reservationId, at: ev.time });
       }
+      p.restoring = false;
     }
 
     await writeSpaceStates(c, [...touched.values()].map(({ row, changedAt }) => ({ id: row.id, currentState: row.currentState, sensorState: row.sensorState, changedAt })));
@@ -317,7 +346,9 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
     result.transitions.push(...(await appendSpaceEvents(c, tenantId, spaceEvents)));
   }
 
-  await insertDeadLetters(c, untenantedDead);
+  // A scoped batch's unusable messages belong to the sending tenant.
+  if (scope) await setTenant(c, scope.tenantId);
+  await insertDeadLetters(c, [...foreignDead, ...untenantedDead]);
   await recordUnclaimed(c, [...unclaimed.values()]);
   return result;
 }

@@ -43,7 +43,18 @@ export async function startIngest(o: IngestOptions): Promise<IngestProcess> {
   await assertSchemaCurrent(pool);
   const metrics = o.metrics ?? createMetrics();
   metrics.trackPool('ingest', pool);
-  const jobs = startJobs({ pool, log, config, onRun: (run) => metrics.jobRuns.inc({ job: run.job, status: run.status }) });
+  const jobs = startJobs({
+    pool,
+    log,
+    config,
+    databaseUrl: o.databaseUrl,
+    onRun: (run) => metrics.jobRuns.inc({ job: run.job, status: run.status }),
+    onCounts: (job, counts) => {
+      if (job !== 'deliver_webhooks') return;
+      metrics.webhookDeliveries.inc({ outcome: 'delivered' }, counts.delivered ?? 0);
+      metrics.webhookDeliveries.inc({ outcome: 'failed' }, counts.failed ?? 0);
+    },
+  });
   const topics = compileTopicTemplate(config.chirpstackEventTopic);
   // A shared subscription splits the feed between replicas (MQTT 5 §4.8.2; Mosquitto and
   // EMQX accept it from 3.1.1 clients too). Each replica needs its own MQTT_CLIENT_ID.

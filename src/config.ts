@@ -40,6 +40,14 @@ export interface Config {
   readonly metricsPort: number;
   /** bcrypt cost factor; each step doubles the work of hashing a password. */
   readonly bcryptRounds: number;
+  /** Failed logins per account or per client address within the window before logins are refused with 429 (LOGIN_MAX_FAILURES). */
+  readonly loginMaxFailures: number;
+  /** The window, in seconds, over which failed logins are counted (LOGIN_WINDOW_SECONDS). */
+  readonly loginWindowSeconds: number;
+  /** Longest an HTTP client may take to send its request headers; guards against slow-loris clients (HTTP_HEADERS_TIMEOUT_MS). */
+  readonly httpHeadersTimeoutMs: number;
+  /** Longest an HTTP client may take to send its whole request (HTTP_REQUEST_TIMEOUT_MS). */
+  readonly httpRequestTimeoutMs: number;
   /** Longest reservation window accepted (RESERVATION_MAX_HOURS). */
   readonly reservationMaxHours: number;
   /** How far in the past a new reservation may start, for clients whose clock lags (RESERVATION_PAST_SKEW_SECONDS). */
@@ -63,6 +71,19 @@ export interface Config {
   readonly deviceOfflineMinutes: number;
   /** Battery at or below this percent counts as low on the dashboard (LOW_BATTERY_PERCENT). */
   readonly lowBatteryPercent: number;
+  /**
+   * Expected heartbeat of a sensor whose device config, decoder and tenant settings name none
+   * (DEVICE_HEARTBEAT_DEFAULT_MINUTES); silent for 1.5× its heartbeat, the device_health job marks it offline.
+   */
+  readonly deviceHeartbeatDefaultMinutes: number;
+  /** Outbound webhooks may target loopback, link-local and private addresses (WEBHOOK_ALLOW_PRIVATE; tests, closed networks). */
+  readonly webhookAllowPrivate: boolean;
+  /** How long one outbound delivery may take (WEBHOOK_TIMEOUT_MS). */
+  readonly webhookTimeoutMs: number;
+  /** Waits between outbound delivery attempts, in seconds; the last repeats (WEBHOOK_RETRY_SCHEDULE_SECONDS). */
+  readonly webhookRetryScheduleSeconds: readonly number[];
+  /** Consecutive failed attempts after which a subscription is disabled (WEBHOOK_DISABLE_AFTER_FAILURES). */
+  readonly webhookDisableAfterFailures: number;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -94,6 +115,22 @@ function int(env: Env, name: keyof typeof defaults, min: number, max: number): n
     throw new ConfigError(name, `must be an integer from ${min} to ${max}, got "${raw}"`);
   }
   return n;
+}
+
+function bool(env: Env, name: keyof typeof defaults): boolean {
+  const raw = str(env, name);
+  if (raw !== 'true' && raw !== 'false') throw new ConfigError(name, `must be true or false, got "${raw}"`);
+  return raw === 'true';
+}
+
+/** A comma-separated list of positive integers, e.g. "60,300,900". */
+function intList(env: Env, name: keyof typeof defaults, min: number, max: number): readonly number[] {
+  const raw = str(env, name);
+  const list = raw.split(',').map((x) => Number(x.trim()));
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < min || n > max)) {
+    throw new ConfigError(name, `must be a comma-separated list of integers from ${min} to ${max}, got "${raw}"`);
+  }
+  return Object.freeze(list);
 }
 
 function optional(env: Env, name: string): string | undefined {
@@ -152,6 +189,10 @@ export function loadConfig(env: Env): Config {
     dbPoolMax: int(env, 'DB_POOL_MAX', 2, 1_000),
     metricsPort: int(env, 'METRICS_PORT', 0, 65_535),
     bcryptRounds: int(env, 'BCRYPT_ROUNDS', 4, 15),
+    loginMaxFailures: int(env, 'LOGIN_MAX_FAILURES', 1, 1_000_000),
+    loginWindowSeconds: int(env, 'LOGIN_WINDOW_SECONDS', 1, 86_400),
+    httpHeadersTimeoutMs: int(env, 'HTTP_HEADERS_TIMEOUT_MS', 100, 3_600_000),
+    httpRequestTimeoutMs: int(env, 'HTTP_REQUEST_TIMEOUT_MS', 100, 3_600_000),
     reservationMaxHours: int(env, 'RESERVATION_MAX_HOURS', 1, 24 * 366),
     reservationPastSkewSeconds: int(env, 'RESERVATION_PAST_SKEW_SECONDS', 0, 3_600),
     noShowDefaultMinutes: int(env, 'NO_SHOW_DEFAULT_MINUTES', 1, 1_440),
@@ -162,5 +203,10 @@ export function loadConfig(env: Env): Config {
     gatewayOfflineMinutes: int(env, 'GATEWAY_OFFLINE_MINUTES', 1, 10_080),
     deviceOfflineMinutes: int(env, 'DEVICE_OFFLINE_MINUTES', 1, 43_200),
     lowBatteryPercent: int(env, 'LOW_BATTERY_PERCENT', 0, 100),
+    deviceHeartbeatDefaultMinutes: int(env, 'DEVICE_HEARTBEAT_DEFAULT_MINUTES', 1, 43_200),
+    webhookAllowPrivate: bool(env, 'WEBHOOK_ALLOW_PRIVATE'),
+    webhookTimeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 100, 60_000),
+    webhookRetryScheduleSeconds: intList(env, 'WEBHOOK_RETRY_SCHEDULE_SECONDS', 0, 7 * 86_400),
+    webhookDisableAfterFailures: int(env, 'WEBHOOK_DISABLE_AFTER_FAILURES', 1, 1_000),
   });
 }

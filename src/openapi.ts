@@ -203,7 +203,8 @@ function operation(r: DocumentedRoute): Operation {
   // The errors each route can answer with (api/middleware/errors.ts maps them; one body shape).
   const errors = new Set<number>();
   if (r.body || r.query) errors.add(400);
-  if (r.auth !== false || key === 'post /api/auth/login' || key === 'post /api/auth/refresh') errors.add(401);
+  // The ChirpStack webhook is public but signed: a bad signature is a 401.
+  if (r.auth !== false || key === 'post /api/auth/login' || key === 'post /api/auth/refresh' || key === 'post /api/webhooks/chirpstack') errors.add(401);
   if (r.auth !== false && r.auth !== 'viewer') errors.add(403);
   if (params.length) errors.add(404);
   // Unique constraints (SQLSTATE 23505) surface as 409 on any write that inserts or renames.

@@ -6,13 +6,14 @@ import { randomUUID } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import type { Pool } from '../../src/db/pool.js';
 import { withTx } from '../../src/db/tx.js';
-import { UnauthorizedError } from '../../src/errors.js';
+import { TooManyRequestsError, UnauthorizedError } from '../../src/errors.js';
 import { signAccessToken, signRefreshToken, verifyRefreshToken, type TokenSettings } from '../../src/auth/tokens.js';
 import { findLoginPrincipal, insertMembership, insertUser, loginLookup, userJson, type Principal } from '../../src/storage/users.js';
 import { insertTenant } from '../../src/storage/tenants.js';
 import { insertSite } from '../../src/storage/sites.js';
 import { consumeRefreshToken, insertRefreshToken, insertSession, revokeSession } from '../../src/storage/sessions.js';
 import type { Queryable } from '../../src/db/pool.js';
+import { beginLoginAttempt, loginAttemptSucceeded, type LoginLimits } from '../../src/storage/login-attempts.js';
 import type { RouteDef } from './route.js';
 import { userSchema } from './users.js';
 
@@ -20,6 +21,8 @@ export interface AuthDeps {
   pool: Pool;
   tokens: TokenSettings;
   bcryptRounds: number;
+  /** Brute-force limits on login (LOGIN_MAX_FAILURES, LOGIN_WINDOW_SECONDS). */
+  loginLimits: LoginLimits;
 }
 
 const email = { type: 'string', format: 'email', maxLength: 320 } as const;
@@ -129,9 +132,18 @@ export function authRoutes(deps: AuthDeps): RouteDef[] {
       auth: false,
       body: loginBody,
       response: tokenResponse,
-      handler: async (_ctx, { body }) => {
+      handler: async (ctx, { body }) => {
         const b = body as { email?: string; username?: string; password: string; tenant_slug?: string };
         const login = (b.email ?? b.username ?? '').trim();
+        // Brute-force guard (OWASP API2): checked before the password, so during a lockout
+        // even the right password waits. The attempt is counted as a failure up front and
+        // forgiven below once the password proves right. ctx.ip honours X-Forwarded-For
+        // (the app runs with proxy: true), so the per-address limit is only as good as the
+        // proxy in front; the per-account limit holds regardless.
+        const attempt = await withTx(deps.pool, {}, (c) => beginLoginAttempt(c, login.toLowerCase(), ctx.ip, deps.loginLimits));
+        if (attempt.attemptId === null) {
+          throw new TooManyRequestsError('Too many failed logins; try again later', attempt.retryAfterSeconds);
+        }
         const user = await withTx(deps.pool, {}, (c) => loginLookup(c, login));
         const ok = await bcrypt.compare(b.password, user?.password_hash ?? DUMMY_HASH);
         // One answer for a wrong email and a wrong password: no hint which part was wrong.
@@ -139,6 +151,7 @@ export function authRoutes(deps: AuthDeps): RouteDef[] {
         return withTx(deps.pool, { userId: user.id }, async (c) => {
           const p = await findLoginPrincipal(c, user.id, { slug: b.tenant_slug });
           if (!p) throw new UnauthorizedError('Incorrect email or password');
+          await loginAttemptSucceeded(c, attempt.attemptId);
           await c.query(`SELECT set_config('baygate.tenant_id', $1, true)`, [p.tenantId]);
           return newSession(c, deps, p);
         });

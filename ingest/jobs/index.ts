@@ -20,7 +20,11 @@ import { cleanupBookkeeping } from './cleanup-bookkeeping.js';
 import { processWebhookSpool } from './process-webhook-spool.js';
 import { syncChirpstack } from './sync-chirpstack.js';
 import { detectOverstaysJob } from './overstay.js';
+import { deliverWebhooksJob } from './deliver-webhooks.js';
+import { deviceHealthJob } from './device-health.js';
 import { startReservationTimer, type ReservationTimer } from './reservation-timer.js';
+import { Coalescer, startWakeListener, type WakeListener } from './wake.js';
+import { SPACE_EVENTS_CHANNEL, WEBHOOK_SPOOL_CHANNEL } from '../../src/events.js';
 
 export { JOB_NAMES, type JobName };
 
@@ -32,6 +36,8 @@ export const JOBS: readonly JobDef[] = [
   processWebhookSpool,
   syncChirpstack,
   detectOverstaysJob,
+  deviceHealthJob,
+  deliverWebhooksJob,
 ];
 
 export interface JobsDeps {
@@ -48,6 +54,10 @@ export interface JobsDeps {
   runnerId?: string;
   /** Called with every finished run (metrics). */
   onRun?: (run: JobRun) => void;
+  /** With it, NOTIFYs wake the webhook jobs at once (ingest/jobs/wake.ts); without, they run on schedule only. */
+  databaseUrl?: string;
+  /** Called with the counts of every run that did not fail, woken runs included (metrics). */
+  onCounts?: (job: JobName, counts: JobResult['counts']) => void;
 }
 
 export interface TickStats {
@@ -115,6 +125,7 @@ export function startJobs(deps: JobsDeps): Jobs {
       finished(failed, now().getTime() - started.getTime());
       return failed;
     }
+    deps.onCounts?.(def.name, result.counts);
     const done = await finishRun(pool, run.id, { status: result.status, counts: result.counts, detail: result.detail ?? null, error: null });
     finished(done, now().getTime() - started.getTime());
     return done;
@@ -160,11 +171,39 @@ export function startJobs(deps: JobsDeps): Jobs {
     });
   }
 
+  // Wake-ups: run a job's work now when a NOTIFY says there is some (see wake.ts).
+  const wakers: Coalescer[] = [];
+  let listener: Promise<WakeListener | null> = Promise.resolve(null);
+  if (deps.databaseUrl) {
+    const waker = (def: JobDef) => {
+      const c = new Coalescer(
+        async () => {
+          const result = await def.run({ pool, log: log.child({ job: def.name }), config, trigger: 'timer', now });
+          deps.onCounts?.(def.name, result.counts);
+        },
+        (err) => log.error({ job: def.name, err: (err as Error)?.message ?? String(err) }, 'woken job run failed'),
+      );
+      wakers.push(c);
+      return () => c.wake();
+    };
+    // In the background: the schedules work without it, and it reconnects on its own once up.
+    listener = startWakeListener({
+      databaseUrl: deps.databaseUrl,
+      log,
+      channels: { [WEBHOOK_SPOOL_CHANNEL]: waker(processWebhookSpool), [SPACE_EVENTS_CHANNEL]: waker(deliverWebhooksJob) },
+    }).catch((err: Error) => {
+      log.error({ err: err.message }, 'LISTEN for job wake-ups failed; webhook jobs run on schedule only');
+      return null;
+    });
+  }
+
   log.info({ jobs: JOBS.map((j) => `${j.name} ${deps.schedules?.[j.name] ?? j.schedule}`), reservationTimer: timer !== null }, 'jobs scheduled');
 
   return {
     async stop() {
       for (const c of crons) c.stop();
+      await (await listener)?.stop();
+      await Promise.all(wakers.map((w) => w.stop()));
       await timer?.stop();
       await Promise.allSettled([...inFlight]);
     },

@@ -11,6 +11,8 @@ export const JOB_NAMES = [
   'process_webhook_spool',
   'sync_chirpstack',
   'detect_overstays',
+  'device_health',
+  'deliver_webhooks',
 ] as const;
 export type JobName = (typeof JOB_NAMES)[number];
 

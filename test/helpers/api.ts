@@ -2,9 +2,9 @@
  * Runs the real API app against a test database on an ephemeral port and gives tests a
  * small JSON client, plus a way to register a tenant and get its owner's token.
  */
-import { createServer } from 'node:http';
 import type { Test } from 'tap';
 import { buildApp } from '../../api/app.js';
+import { createApiServer } from '../../api/server.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { testDb, type TestDb } from './db.js';
@@ -72,7 +72,7 @@ export async function testApi(t: Test, overrides: Record<string, string> = {}): 
   const log = createLogger(config.logLevel, 'test-api');
   const live = await startLive({ config, pool: db.app, databaseUrl: db.url, log });
   const app = buildApp({ config, pool: db.app, log, live: live.hub });
-  const server = createServer(app.callback());
+  const server = createApiServer(config, app.callback());
   server.on('upgrade', live.upgrade);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   t.teardown(async () => {
