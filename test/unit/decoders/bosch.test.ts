@@ -1,42 +1,8 @@
 // Bosch TPS110 decoder: the vendor's published examples, byte for byte, then our own edges.
 import t from 'tap';
 import { boschTps110 } from '../../../src/domain/decoders/bosch.js';
-import { DecodeError, type Decoder, type Reading } from '../../../src/domain/decoders/types.js';
+import { errorTable, table, type ErrorRow, type Row } from '../../helpers/decoder-table.js';
 
-const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
-
-type Row = [name: string, fPort: number, payload: string, expected: Reading];
-type ErrorRow = [name: string, fPort: number, payload: string, reason: string];
-
-// strictSame, not same: same() would accept 1 for true and hide a flag decoded as a number.
-function table(decoder: Decoder, rows: Row[]): void {
-  for (const [name, fPort, payload, expected] of rows) {
-    t.test(`${decoder.name}: ${name}`, async (t) => {
-      t.strictSame(decoder.decode(fPort, hex(payload)), expected);
-    });
-  }
-}
-
-function errorTable(decoder: Decoder, rows: ErrorRow[]): void {
-  for (const [name, fPort, payload, reason] of rows) {
-    t.test(`${decoder.name} rejects ${name}`, async (t) => {
-      let thrown: unknown;
-      try {
-        decoder.decode(fPort, hex(payload));
-      } catch (err) {
-        thrown = err;
-      }
-      if (!(thrown instanceof DecodeError)) {
-        t.fail(`expected a DecodeError, got ${String(thrown)}`);
-        return;
-      }
-      t.strictSame(
-        { decoder: thrown.decoder, reason: thrown.reason, message: thrown.message },
-        { decoder: decoder.name, reason, message: `${decoder.name}: ${reason}` },
-      );
-    });
-  }
-}
 
 // Source: TheThingsNetwork/lorawan-devices vendor/bosch/tps110-0292-codec.yaml @ 3410a4b514782f139bb5d4e6c9cb27fe01971022
 // (decoder vendor/bosch/tpl110-0292.js @ 0a254aaa3adb0237faed50aa34916df1d07cf417). `details` is the yaml's `data`.

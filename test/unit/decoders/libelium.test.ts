@@ -1,42 +1,8 @@
 // Libelium Smart Parking decoder: vectors built from the manual's v2.x.x frame layout (no public vector file exists).
 import t from 'tap';
 import { libeliumSmartParking } from '../../../src/domain/decoders/libelium.js';
-import { DecodeError, type Decoder, type Reading } from '../../../src/domain/decoders/types.js';
+import { errorTable, hex, table, type ErrorRow, type Row } from '../../helpers/decoder-table.js';
 
-const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
-
-type Row = [name: string, fPort: number, payload: string, expected: Reading];
-type ErrorRow = [name: string, fPort: number, payload: string, reason: string];
-
-// strictSame, not same: same() would accept 1 for true and hide a flag decoded as a number.
-function table(decoder: Decoder, rows: Row[]): void {
-  for (const [name, fPort, payload, expected] of rows) {
-    t.test(`${decoder.name}: ${name}`, async (t) => {
-      t.strictSame(decoder.decode(fPort, hex(payload)), expected);
-    });
-  }
-}
-
-function errorTable(decoder: Decoder, rows: ErrorRow[]): void {
-  for (const [name, fPort, payload, reason] of rows) {
-    t.test(`${decoder.name} rejects ${name}`, async (t) => {
-      let thrown: unknown;
-      try {
-        decoder.decode(fPort, hex(payload));
-      } catch (err) {
-        thrown = err;
-      }
-      if (!(thrown instanceof DecodeError)) {
-        t.fail(`expected a DecodeError, got ${String(thrown)}`);
-        return;
-      }
-      t.strictSame(
-        { decoder: thrown.decoder, reason: thrown.reason, message: thrown.message },
-        { decoder: decoder.name, reason, message: `${decoder.name}: ${reason}` },
-      );
-    });
-  }
-}
 
 // Libelium assigns no meaning to the fPort; every row uses 2.
 const PORT = 2;

@@ -1,42 +1,9 @@
 // Nwave NPS-4.5 and NPS-3.1 decoders: the vendor's published examples, byte for byte, then our own edges.
 import t from 'tap';
 import { nwaveNps310, nwaveNps405 } from '../../../src/domain/decoders/nwave.js';
-import { DecodeError, type Decoder, type Reading } from '../../../src/domain/decoders/types.js';
+import { errorTable, table, type ErrorRow, type Row } from '../../helpers/decoder-table.js';
+import type { Reading } from '../../../src/domain/decoders/types.js';
 
-const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
-
-type Row = [name: string, fPort: number, payload: string, expected: Reading];
-type ErrorRow = [name: string, fPort: number, payload: string, reason: string];
-
-// strictSame, not same: same() would accept 1 for true and hide a flag decoded as a number.
-function table(decoder: Decoder, rows: Row[]): void {
-  for (const [name, fPort, payload, expected] of rows) {
-    t.test(`${decoder.name}: ${name}`, async (t) => {
-      t.strictSame(decoder.decode(fPort, hex(payload)), expected);
-    });
-  }
-}
-
-function errorTable(decoder: Decoder, rows: ErrorRow[]): void {
-  for (const [name, fPort, payload, reason] of rows) {
-    t.test(`${decoder.name} rejects ${name}`, async (t) => {
-      let thrown: unknown;
-      try {
-        decoder.decode(fPort, hex(payload));
-      } catch (err) {
-        thrown = err;
-      }
-      if (!(thrown instanceof DecodeError)) {
-        t.fail(`expected a DecodeError, got ${String(thrown)}`);
-        return;
-      }
-      t.strictSame(
-        { decoder: thrown.decoder, reason: thrown.reason, message: thrown.message },
-        { decoder: decoder.name, reason, message: `${decoder.name}: ${reason}` },
-      );
-    });
-  }
-}
 
 const duration = (previous_state_duration: number, previous_state_duration_error: number | null, previous_state_duration_overflow = false) => ({
   previous_state_duration,

@@ -1,42 +1,8 @@
 // Tekzitel TEKZIPARK decoder: the vendor's published examples, byte for byte, then our own edges.
 import t from 'tap';
 import { tekzitelTekzipark } from '../../../src/domain/decoders/tekzitel.js';
-import { DecodeError, type Decoder, type Reading } from '../../../src/domain/decoders/types.js';
+import { errorTable, table, type ErrorRow, type Row } from '../../helpers/decoder-table.js';
 
-const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
-
-type Row = [name: string, fPort: number, payload: string, expected: Reading];
-type ErrorRow = [name: string, fPort: number, payload: string, reason: string];
-
-// strictSame, not same: same() would accept 1 for true and hide a flag decoded as a number.
-function table(decoder: Decoder, rows: Row[]): void {
-  for (const [name, fPort, payload, expected] of rows) {
-    t.test(`${decoder.name}: ${name}`, async (t) => {
-      t.strictSame(decoder.decode(fPort, hex(payload)), expected);
-    });
-  }
-}
-
-function errorTable(decoder: Decoder, rows: ErrorRow[]): void {
-  for (const [name, fPort, payload, reason] of rows) {
-    t.test(`${decoder.name} rejects ${name}`, async (t) => {
-      let thrown: unknown;
-      try {
-        decoder.decode(fPort, hex(payload));
-      } catch (err) {
-        thrown = err;
-      }
-      if (!(thrown instanceof DecodeError)) {
-        t.fail(`expected a DecodeError, got ${String(thrown)}`);
-        return;
-      }
-      t.strictSame(
-        { decoder: thrown.decoder, reason: thrown.reason, message: thrown.message },
-        { decoder: decoder.name, reason, message: `${decoder.name}: ${reason}` },
-      );
-    });
-  }
-}
 
 const flags = (occupied: 0 | 1, keepAlive: 0 | 1, reset: 0 | 1, No_Beacon: 0 | 1, Radar: 0 | 1, Obstruction: 0 | 1, Good_Battery: 0 | 1) => ({
   occupied,
