@@ -18,7 +18,8 @@
  * code cannot handle: the batch is split and applied one message at a time, and the one
  * that still fails is dead-lettered alone, so good messages around it still apply.
  */
-import type { Pool, PoolClient } from '../src/db/pool.js';
+import type { Pool } from '../src/db/pool.js';
+import { withRawTx } from '../src/db/tx.js';
 import { isRetryable, isUnavailable } from '../src/db/errors.js';
 import { insertDeadLetters } from '../src/storage/dead-letters.js';
 import type { Logger } from '../src/log.js';
@@ -185,7 +186,7 @@ class Lane {
   private async commit(batch: PipelineMessage[]): Promise<void> {
     const started = performance.now();
     try {
-      const result = await this.inTx((c) => applyBatch(c, this.opts.topics, batch));
+      const result = await withRawTx(this.opts.pool, (c) => applyBatch(c, this.opts.topics, batch));
       this.opts.onBatch?.(result, {
         size: batch.length,
         commitMs: performance.now() - started,
@@ -200,27 +201,10 @@ class Lane {
       }
       const m = batch[0]!;
       this.opts.log.error({ err: (err as Error).message, topic: m.topic }, 'message failed; dead-lettered');
-      await this.inTx((c) =>
+      await withRawTx(this.opts.pool, (c) =>
         insertDeadLetters(c, [{ tenantId: null, topic: m.topic, payload: m.payload, reason: 'processing_failed', error: (err as Error).message, decoder: null, devEui: null }]),
       );
     }
   }
 
-  private async inTx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.opts.pool.connect();
-    let broken = false;
-    try {
-      await c.query('BEGIN');
-      const r = await fn(c);
-      await c.query('COMMIT');
-      return r;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw err;
-    } finally {
-      c.release(broken);
-    }
-  }
 }

@@ -10,8 +10,8 @@
  * the others back; a failing row waits an exponential backoff and after MAX_ATTEMPTS goes to
  * dead_letters.
  */
-import type { Pool, PoolClient } from '../../src/db/pool.js';
-import { setTenant, withTx } from '../../src/db/tx.js';
+import type { Pool } from '../../src/db/pool.js';
+import { setTenant, withRawTx, withTx } from '../../src/db/tx.js';
 import type { Logger } from '../../src/log.js';
 import { insertDeadLetters } from '../../src/storage/dead-letters.js';
 import { claimDueRows, deferSpoolRow, deleteSpoolRows, tenantsWithDueRows, type SpoolRow } from '../../src/storage/webhook-spool.js';
@@ -67,23 +67,6 @@ function toMessage(template: string, row: SpoolRow): InboundMessage {
   return { topic: eventTopic(template, devEui, row.event, applicationId), payload: row.payload };
 }
 
-async function inTx<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
-  const c = await pool.connect();
-  let broken = false;
-  try {
-    await c.query('BEGIN');
-    const r = await fn(c);
-    await c.query('COMMIT');
-    return r;
-  } catch (err) {
-    await c.query('ROLLBACK').catch(() => {
-      broken = true;
-    });
-    throw err;
-  } finally {
-    c.release(broken);
-  }
-}
 
 /** Applies every due row; returns what happened. */
 export async function processSpool(o: SpoolOptions): Promise<SpoolCounts> {
@@ -94,7 +77,7 @@ export async function processSpool(o: SpoolOptions): Promise<SpoolCounts> {
   const tenants = await withTx(o.pool, {}, (c) => tenantsWithDueRows(c));
   for (const tenantId of tenants) {
     for (;;) {
-      const claimed = await inTx(o.pool, async (c) => {
+      const claimed = await withRawTx(o.pool, async (c) => {
         await setTenant(c, tenantId);
         const rows = await claimDueRows(c, tenantId, BATCH_SIZE);
         if (rows.length === 0) return 0;

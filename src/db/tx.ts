@@ -49,3 +49,26 @@ export async function withTx<T>(pool: Pool, scope: TxScope, fn: (client: PoolCli
 export async function setTenant(client: PoolClient, tenantId: string): Promise<void> {
   await client.query(`SELECT set_config('baygate.tenant_id', $1, true)`, [tenantId]);
 }
+
+/**
+ * A bare transaction for batch writers that set the tenant themselves as they go (ingest,
+ * the webhook spool) and must see the database's own errors to tell an outage from a bad
+ * message: no tenant setting, no retry, no translation.
+ */
+export async function withRawTx<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  let broken = false;
+  try {
+    await c.query('BEGIN');
+    const r = await fn(c);
+    await c.query('COMMIT');
+    return r;
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => {
+      broken = true; // the connection itself failed; do not return it to the pool
+    });
+    throw err;
+  } finally {
+    c.release(broken);
+  }
+}
