@@ -21,7 +21,13 @@ import { createMetrics } from '../src/metrics.js';
  * acknowledged.)
  */
 const SHUTDOWN_TIMEOUT_MS = 15_000;
-const SIGNAL_ECHO_MS = 1_000;
+/**
+ * One Ctrl-C reaches this process several times: from the terminal (same process group)
+ * and relayed by npm and by tsx's parent process. On a loaded machine a relay can lag the
+ * original by more than a second (a CI run once lost its "baygate stopped" line that way),
+ * so only a signal this long after the first counts as a person's second Ctrl-C.
+ */
+const SIGNAL_ECHO_MS = 5_000;
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -30,8 +36,7 @@ async function main(): Promise<void> {
   let stoppingSince = 0;
   const shutdown = async (code: number) => {
     if (stoppingSince) {
-      // One Ctrl-C arrives several times (directly, and relayed by npm and tsx): only a
-      // signal well after the first is a person's second Ctrl-C, which forces the exit.
+      // A person's second Ctrl-C (not an echo of the first) forces the exit.
       if (Date.now() - stoppingSince > SIGNAL_ECHO_MS) process.exit(1);
       return;
     }

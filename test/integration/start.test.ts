@@ -51,7 +51,7 @@ t.test('npm start on an empty DATA_DIR', async (t) => {
   t.match(first.output(), `MQTT mqtt://`, 'and the broker');
   const health = await fetch(`${api}/health`);
   t.equal(health.status, 200);
-  t.match(await health.json(), { status: 'healthy' });
+  t.match(await health.json(), { status: 'healthy' }, 'and /health answers healthy');
   const reg = await fetch(`${api}/api/auth/register`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -59,7 +59,7 @@ t.test('npm start on an empty DATA_DIR', async (t) => {
   });
   t.equal(reg.status, 201);
   await stop(first);
-  t.match(first.output(), 'baygate stopped', 'Ctrl-C stops everything in order');
+  t.match(first.output(), 'baygate stopped', 'Ctrl-C stops everything in order', { output: first.output() });
 
   const second = await start(env);
   t.teardown(() => { try { process.kill(-second.child.pid!, 'SIGKILL'); } catch { /* already gone */ } });
@@ -71,7 +71,7 @@ t.test('npm start on an empty DATA_DIR', async (t) => {
   });
   t.equal(login.status, 200, 'the data survived the restart');
   await stop(second);
-  t.match(second.output(), 'baygate stopped');
+  t.match(second.output(), 'baygate stopped', 'the second run stops cleanly too', { output: second.output() });
 });
 
 t.test('a port already in use fails fast naming the variable', async (t) => {
