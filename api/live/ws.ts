@@ -13,11 +13,10 @@ import type { Duplex } from 'node:stream';
 import jwt from 'jsonwebtoken';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Pool } from '../../src/db/pool.js';
-import { withTx } from '../../src/db/tx.js';
 import type { Logger } from '../../src/log.js';
 import { AppError, NotFoundError, UnauthorizedError } from '../../src/errors.js';
 import { translatePgError } from '../../src/db/errors.js';
-import { asAccessClaims, JWT_ALGORITHM } from '../../src/auth/tokens.js';
+import { asAccessClaims, hmacKey, JWT_ALGORITHM } from '../../src/auth/tokens.js';
 import { compile } from '../../src/schemas/validator.js';
 import { findSessionPrincipal } from '../../src/storage/users.js';
 import type { Batch, CloseReason, LiveHub, Sink } from './hub.js';
@@ -117,17 +116,18 @@ export function wsEndpoint(deps: WsDeps): WsEndpoint {
   });
   const validate = compile<LiveQuery>('query', liveQuerySchema);
 
+  const key = hmacKey(deps.jwtSecret);
   async function authorise(req: IncomingMessage, url: URL) {
     const token = tokenOf(req, url);
     if (!token) throw new UnauthorizedError();
     let payload: unknown;
     try {
-      payload = jwt.verify(token, deps.jwtSecret, { algorithms: [JWT_ALGORITHM] });
+      payload = jwt.verify(token, key, { algorithms: [JWT_ALGORITHM] });
     } catch {
       throw new UnauthorizedError();
     }
     const claims = asAccessClaims(payload);
-    const principal = await withTx(deps.pool, { tenantId: claims.tid, userId: claims.sub }, (c) => findSessionPrincipal(c, claims));
+    const principal = await findSessionPrincipal(deps.pool, claims);
     if (!principal) throw new UnauthorizedError('Session is no longer valid');
     const exp = (payload as { exp?: number }).exp;
     return { tenantId: principal.tenantId, expiresAt: typeof exp === 'number' ? exp * 1000 : undefined };

@@ -7,9 +7,9 @@
 import type { Context, Next } from 'koa';
 import koaJwt from 'koa-jwt';
 import type { Pool } from '../../src/db/pool.js';
-import { withTx } from '../../src/db/tx.js';
+import { translatePgError } from '../../src/db/errors.js';
 import { UnauthorizedError } from '../../src/errors.js';
-import { asAccessClaims, JWT_ALGORITHM } from '../../src/auth/tokens.js';
+import { asAccessClaims, hmacKey, JWT_ALGORITHM } from '../../src/auth/tokens.js';
 import { findSessionPrincipal, type Principal } from '../../src/storage/users.js';
 
 export type { Principal };
@@ -24,7 +24,9 @@ function tokenFrom(ctx: Context): string | null {
 
 export function authenticate(deps: { pool: Pool; jwtSecret: string }) {
   const verify = koaJwt({
-    secret: deps.jwtSecret,
+    // koa-jwt hands the secret to jsonwebtoken, which takes a KeyObject; koa-jwt's types
+    // predate that (see hmacKey for why the key is not a string).
+    secret: hmacKey(deps.jwtSecret) as unknown as string,
     algorithms: [JWT_ALGORITHM],
     getToken: tokenFrom,
     key: 'jwt',
@@ -32,9 +34,9 @@ export function authenticate(deps: { pool: Pool; jwtSecret: string }) {
   return async function auth(ctx: Context, next: Next): Promise<void> {
     await verify(ctx, async () => {
       const claims = asAccessClaims(ctx.state.jwt);
-      const principal = await withTx(deps.pool, { tenantId: claims.tid, userId: claims.sub }, (c) =>
-        findSessionPrincipal(c, claims),
-      );
+      const principal = await findSessionPrincipal(deps.pool, claims).catch((err) => {
+        throw translatePgError(err);
+      });
       if (!principal) throw new UnauthorizedError('Session is no longer valid');
       ctx.state.principal = principal;
       await next();

@@ -23,10 +23,11 @@ export async function withTx<T>(pool: Pool, scope: TxScope, fn: (client: PoolCli
     }
     let broken = false;
     try {
-      await client.query('BEGIN');
+      // BEGIN and the settings in one round trip: a simple-protocol query may hold several
+      // statements but no bound parameters, so the values are quoted by the driver.
       await client.query(
-        `SELECT set_config('baygate.tenant_id', $1, true), set_config('baygate.user_id', $2, true)`,
-        [scope.tenantId ?? '', scope.userId ?? ''],
+        `BEGIN; SELECT set_config('baygate.tenant_id', ${client.escapeLiteral(scope.tenantId ?? '')}, true),` +
+          ` set_config('baygate.user_id', ${client.escapeLiteral(scope.userId ?? '')}, true)`,
       );
       const result = await fn(client);
       await client.query('COMMIT');

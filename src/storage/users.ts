@@ -34,18 +34,12 @@ const PRINCIPAL_COLUMNS = `
   u.id AS "userId", t.id AS "tenantId", m.role, u.email, u.username,
   t.name AS "tenantName", t.slug AS "tenantSlug", u.created_at AS "createdAt"`;
 
-/** The principal of a live session: the session not revoked, the user not deleted, the membership present. */
+/**
+ * The principal of a live session: the session not revoked, the user not deleted, the
+ * membership present. One statement, no transaction needed (migrations/0009).
+ */
 export async function findSessionPrincipal(c: Queryable, claims: SessionClaims): Promise<Principal | null> {
-  const r = await c.query(
-    `SELECT ${PRINCIPAL_COLUMNS}, s.id AS "sessionId"
-       FROM auth_sessions s
-       JOIN users u ON u.id = s.user_id
-       JOIN user_memberships m ON m.user_id = u.id AND m.tenant_id = s.tenant_id
-       JOIN tenants t ON t.id = s.tenant_id
-      WHERE s.id = $1 AND s.user_id = $2 AND s.tenant_id = $3
-        AND s.revoked_at IS NULL AND u.deleted_at IS NULL`,
-    [claims.sid, claims.sub, claims.tid],
-  );
+  const r = await c.query('SELECT * FROM baygate_session_principal($1, $2, $3)', [claims.sid, claims.sub, claims.tid]);
   return (r.rows[0] as Principal | undefined) ?? null;
 }
 
