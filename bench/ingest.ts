@@ -216,7 +216,9 @@ async function main(): Promise<void> {
     say(`broker ceiling (QoS 1, no processing): ${Math.round(ceilingPerS)}/s`);
 
     // Ingest in its own process.
-    const child = spawn(process.execPath, ['--import', 'tsx', 'ingest/main.ts'], {
+    // BENCH_INGEST_NODE_ARGS: extra node flags for ingest, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    const nodeArgs = process.env.BENCH_INGEST_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'ingest/main.ts'], {
       cwd: ROOT,
       env: {
         ...process.env,

@@ -13,7 +13,7 @@ import { setTenant } from '../src/db/tx.js';
 import { decide, type Frame, type SpaceInput } from '../src/domain/state-machine.js';
 import { DecodeError, getDecoder, type Reading } from '../src/domain/decoders/index.js';
 import { insertReadings, type ReadingRow } from '../src/storage/readings.js';
-import { lockSpaces, writeSpaceStates, appendSpaceEvents, type SpaceEventRow, type SpaceStateRow } from '../src/storage/space-state.js';
+import { lockSpaces, readSpaces, writeSpaceStates, appendSpaceEvents, type SpaceEventRow, type SpaceStateRow } from '../src/storage/space-state.js';
 import { routeDevices, writeDeviceHealth, writeDeviceStatus, type DeviceHealth, type DeviceStatusUpdate, type RoutedDevice } from '../src/storage/ingest-devices.js';
 import { insertDeviceEvents, type DeviceEventRow } from '../src/storage/device-events.js';
 import { touchGateways, type GatewaySighting } from '../src/storage/gateways.js';
@@ -238,75 +238,26 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
 
     const freshUps = ups.filter((u) => fresh.has(u.ev.deduplicationId));
     const spaceIds = [...new Set(freshUps.filter((u) => u.device.assignedSpaceId && u.device.deviceType === 'sensor' && u.device.enabled).map((u) => u.device.assignedSpaceId!))];
-    const spaces = await lockSpaces(c, spaceIds);
-    const touched = new Map<string, { row: SpaceStateRow; changedAt: Date | null }>();
-    const spaceEvents: SpaceEventRow[] = [];
-    const progress = new Map<string, DeviceProgress>();
-    const gateways: GatewaySighting[] = [];
-    // Check-ins and check-outs of the reservations holding these spaces, at the frame's time.
-    const effects: Parameters<typeof checkInOutFromEffects>[0] = [];
-
-    for (const { ev, msg, device } of freshUps) {
-      let p = progress.get(device.id);
-      if (!p) {
-        p = {
-          lastFrame: device.lastFCnt !== null && device.lastFrameAt ? { fCnt: device.lastFCnt, at: device.lastFrameAt } : null,
-          health: { id: device.id, lastSeenAt: ev.time, uplinks: 0, rssi: null, snr: null, gatewayEui: null, applicationId: null, batteryPercent: null, batteryVolts: null, lowBattery: null, lastFCnt: null, lastFrameAt: null },
-          restoring: device.status === 'offline',
-        };
-        progress.set(device.id, p);
+    // Decide on an unlocked read, then lock only the spaces the batch changes: most
+    // uplinks are heartbeats that change nothing, and a row lock costs a write. A locked
+    // row that differs from the read (a concurrent API call or job) means deciding again
+    // with every space locked. A space left unlocked is written by nothing here, so a
+    // change committed to it meanwhile loses nothing: this batch orders before it.
+    const read = await readSpaces(c, spaceIds);
+    let plan = decideSpaces(read, freshUps, decoded, tenantId);
+    if (plan.changed.size > 0) {
+      const locked = await lockSpaces(c, [...plan.changed].sort());
+      if ([...plan.changed].some((id) => !sameSpace(locked.get(id), read.get(id)))) {
+        plan = decideSpaces(await lockSpaces(c, spaceIds), freshUps, decoded, tenantId);
       }
-      const h = p.health;
-      h.uplinks++;
-      if (ev.time >= h.lastSeenAt || h.uplinks === 1) {
-        h.lastSeenAt = ev.time;
-        h.rssi = ev.best?.rssi ?? h.rssi;
-        h.snr = ev.best?.snr ?? h.snr;
-        h.gatewayEui = ev.best?.gatewayId ?? h.gatewayEui;
-      }
-      h.applicationId = ev.applicationId || h.applicationId;
-      for (const rx of ev.rxInfo) {
-        gateways.push({ gatewayEui: rx.gatewayId, at: ev.time, lat: rx.location?.latitude ?? null, lon: rx.location?.longitude ?? null });
-      }
-
-      const { reading, error, decoder } = decoded.get(ev.deduplicationId)!;
-      if (error) {
-        dead(tenantDead, { tenantId, topic: msg.topic, payload: msg.payload, reason: 'decode_failed', error: error.message, decoder, devEui: device.devEui });
-        continue;
-      }
-      if (!reading) continue;
-      if (reading.batteryPercent !== undefined) h.batteryPercent = reading.batteryPercent;
-      if (reading.batteryVolts !== undefined) h.batteryVolts = reading.batteryVolts;
-      if (reading.lowBattery !== undefined) h.lowBattery = reading.lowBattery;
-      // No vendor flag: the decoder's percent threshold decides (decoders/types.ts lowBatteryPercent).
-      else if (reading.batteryPercent !== undefined && decoder) h.lowBattery = reading.batteryPercent < getDecoder(decoder).lowBatteryPercent;
-
-      const spaceId = device.assignedSpaceId;
-      const space = spaceId ? (touched.get(spaceId)?.row ?? spaces.get(spaceId)) : undefined;
-      if (!space || device.deviceType !== 'sensor' || !device.enabled) continue;
-      const frame = { fCnt: ev.fCnt, at: ev.time };
-      const input = inputOf(reading, frame, p.lastFrame);
-      if (!input) continue;
-      const d = decide(space, input);
-      if (!d.applied) continue;
-      p.lastFrame = frame;
-      h.lastFCnt = frame.fCnt;
-      h.lastFrameAt = frame.at;
-      const row = { ...space, ...d.next };
-      const prevChange = touched.get(space.id)?.changedAt ?? null;
-      touched.set(space.id, { row, changedAt: d.transition ? ev.time : prevChange });
-      for (const effect of d.effects) effects.push({ effect, at: ev.time });
-      if (d.transition) {
-        // A check-in or check-out names its reservation; other sensor changes name none.
-        const reservationId = d.effects[0]?.reservationId ?? null;
-        // A check-in or check-out keeps its own cause: it is what the reservation's readers look for.
-        const cause = p.restoring && d.effects.length === 0 ? COMMS_RESTORED_CAUSE : d.transition.cause;
-        spaceEvents.push({ spaceId: space.id, siteId: space.siteId, from: d.transition.from, to: d.transition.to, cause, deviceId: device.id, reservationId, at: ev.time });
-      }
-      p.restoring = false;
     }
+    const { touched, spaceEvents, progress, gateways, effects } = plan;
+    for (const row of plan.dead) dead(tenantDead, row);
 
-    await writeSpaceStates(c, [...touched.values()].map(({ row, changedAt }) => ({ id: row.id, currentState: row.currentState, sensorState: row.sensorState, changedAt })));
+    await writeSpaceStates(
+      c,
+      [...touched.values()].filter(({ row }) => plan.changed.has(row.id)).map(({ row, changedAt }) => ({ id: row.id, currentState: row.currentState, sensorState: row.sensorState, changedAt })),
+    );
     await recordCheckInOut(c, checkInOutFromEffects(effects));
     await writeDeviceHealth(c, [...progress.values()].map((p) => p.health));
     await touchGateways(c, tenantId, gateways);
@@ -351,4 +302,110 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
   await insertDeadLetters(c, [...foreignDead, ...untenantedDead]);
   await recordUnclaimed(c, [...unclaimed.values()]);
   return result;
+}
+
+/** What one tenant's fresh uplinks do to its spaces and devices, decided on `spaces`. */
+interface SpacePlan {
+  touched: Map<string, { row: SpaceStateRow; changedAt: Date | null }>;
+  /** Spaces whose row, events or reservation effects change: they must be locked and written. */
+  changed: Set<string>;
+  spaceEvents: SpaceEventRow[];
+  progress: Map<string, DeviceProgress>;
+  gateways: GatewaySighting[];
+  effects: Parameters<typeof checkInOutFromEffects>[0];
+  dead: DeadLetterRow[];
+}
+
+/** Pure: runs the state machine over the uplinks in arrival order; the caller writes. */
+function decideSpaces(
+  spaces: Map<string, SpaceStateRow>,
+  freshUps: (Routed & { ev: UpEvent })[],
+  decoded: Map<string, ReturnType<typeof decodeUp>>,
+  tenantId: string,
+): SpacePlan {
+  const changed = new Set<string>();
+  const deadRows: DeadLetterRow[] = [];
+  const touched = new Map<string, { row: SpaceStateRow; changedAt: Date | null }>();
+  const spaceEvents: SpaceEventRow[] = [];
+  const progress = new Map<string, DeviceProgress>();
+  const gateways: GatewaySighting[] = [];
+  // Check-ins and check-outs of the reservations holding these spaces, at the frame's time.
+  const effects: Parameters<typeof checkInOutFromEffects>[0] = [];
+
+  for (const { ev, msg, device } of freshUps) {
+    let p = progress.get(device.id);
+    if (!p) {
+      p = {
+        lastFrame: device.lastFCnt !== null && device.lastFrameAt ? { fCnt: device.lastFCnt, at: device.lastFrameAt } : null,
+        health: { id: device.id, lastSeenAt: ev.time, uplinks: 0, rssi: null, snr: null, gatewayEui: null, applicationId: null, batteryPercent: null, batteryVolts: null, lowBattery: null, lastFCnt: null, lastFrameAt: null },
+        restoring: device.status === 'offline',
+      };
+      progress.set(device.id, p);
+    }
+    const h = p.health;
+    h.uplinks++;
+    if (ev.time >= h.lastSeenAt || h.uplinks === 1) {
+      h.lastSeenAt = ev.time;
+      h.rssi = ev.best?.rssi ?? h.rssi;
+      h.snr = ev.best?.snr ?? h.snr;
+      h.gatewayEui = ev.best?.gatewayId ?? h.gatewayEui;
+    }
+    h.applicationId = ev.applicationId || h.applicationId;
+    for (const rx of ev.rxInfo) {
+      gateways.push({ gatewayEui: rx.gatewayId, at: ev.time, lat: rx.location?.latitude ?? null, lon: rx.location?.longitude ?? null });
+    }
+
+    const { reading, error, decoder } = decoded.get(ev.deduplicationId)!;
+    if (error) {
+      deadRows.push({ tenantId, topic: msg.topic, payload: msg.payload, reason: 'decode_failed', error: error.message, decoder, devEui: device.devEui });
+      continue;
+    }
+    if (!reading) continue;
+    if (reading.batteryPercent !== undefined) h.batteryPercent = reading.batteryPercent;
+    if (reading.batteryVolts !== undefined) h.batteryVolts = reading.batteryVolts;
+    if (reading.lowBattery !== undefined) h.lowBattery = reading.lowBattery;
+    // No vendor flag: the decoder's percent threshold decides (decoders/types.ts lowBatteryPercent).
+    else if (reading.batteryPercent !== undefined && decoder) h.lowBattery = reading.batteryPercent < getDecoder(decoder).lowBatteryPercent;
+
+    const spaceId = device.assignedSpaceId;
+    const space = spaceId ? (touched.get(spaceId)?.row ?? spaces.get(spaceId)) : undefined;
+    if (!space || device.deviceType !== 'sensor' || !device.enabled) continue;
+    const frame = { fCnt: ev.fCnt, at: ev.time };
+    const input = inputOf(reading, frame, p.lastFrame);
+    if (!input) continue;
+    const d = decide(space, input);
+    if (!d.applied) continue;
+    p.lastFrame = frame;
+    h.lastFCnt = frame.fCnt;
+    h.lastFrameAt = frame.at;
+    const row = { ...space, ...d.next };
+    const prevChange = touched.get(space.id)?.changedAt ?? null;
+    touched.set(space.id, { row, changedAt: d.transition ? ev.time : prevChange });
+    for (const effect of d.effects) effects.push({ effect, at: ev.time });
+    if (d.transition || d.effects.length > 0 || row.currentState !== space.currentState || row.sensorState !== space.sensorState) {
+      changed.add(space.id);
+    }
+    if (d.transition) {
+      // A check-in or check-out names its reservation; other sensor changes name none.
+      const reservationId = d.effects[0]?.reservationId ?? null;
+      // A check-in or check-out keeps its own cause: it is what the reservation's readers look for.
+      const cause = p.restoring && d.effects.length === 0 ? COMMS_RESTORED_CAUSE : d.transition.cause;
+      spaceEvents.push({ spaceId: space.id, siteId: space.siteId, from: d.transition.from, to: d.transition.to, cause, deviceId: device.id, reservationId, at: ev.time });
+    }
+    p.restoring = false;
+  }
+  return { touched, changed, spaceEvents, progress, gateways, effects, dead: deadRows };
+}
+
+/** Whether two reads of a space agree on everything the state machine looks at. */
+function sameSpace(a: SpaceStateRow | undefined, b: SpaceStateRow | undefined): boolean {
+  if (!a || !b) return a === b;
+  return (
+    a.currentState === b.currentState &&
+    a.sensorState === b.sensorState &&
+    a.maintenance === b.maintenance &&
+    a.heldBy?.reservationId === b.heldBy?.reservationId &&
+    a.heldBy?.checkedIn === b.heldBy?.checkedIn &&
+    a.heldBy?.checkedOut === b.heldBy?.checkedOut
+  );
 }

@@ -26,6 +26,20 @@ export interface SpaceStateRow extends SpaceSnapshot {
  * space is locked (API, jobs and ingest all lock here first), so this read is current.
  */
 export async function lockSpaces(c: Queryable, ids: string[]): Promise<Map<string, SpaceStateRow>> {
+  return spaceStates(c, ids, true);
+}
+
+/**
+ * The same read without the lock, for a writer that decides first and locks only what it
+ * will change (ingest: most uplinks are heartbeats that change nothing, and a row lock is a
+ * write, with its WAL record). Such a writer must lock before writing and decide again if
+ * a locked row differs from what it read.
+ */
+export async function readSpaces(c: Queryable, ids: string[]): Promise<Map<string, SpaceStateRow>> {
+  return spaceStates(c, ids, false);
+}
+
+async function spaceStates(c: Queryable, ids: string[], lock: boolean): Promise<Map<string, SpaceStateRow>> {
   if (ids.length === 0) return new Map();
   const r = await c.query<{
     id: string;
@@ -37,7 +51,7 @@ export async function lockSpaces(c: Queryable, ids: string[]): Promise<Map<strin
   }>(
     `SELECT id, tenant_id, site_id, current_state, sensor_state, (maintenance OR NOT enabled) AS maintenance
        FROM spaces WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL
-      ORDER BY id FOR NO KEY UPDATE`,
+      ORDER BY id ${lock ? 'FOR NO KEY UPDATE' : ''}`,
     [ids],
   );
   if (r.rows.length === 0) return new Map();
