@@ -1,5 +1,6 @@
 /** Space routes: the parking spaces of a tenant's sites, their operator state and counts per state. */
-import type { Pool } from '../../src/db/pool.js';
+import type { Pool, Queryable } from '../../src/db/pool.js';
+import { appendSpaceEvents } from '../../src/storage/space-state.js';
 import { withTx } from '../../src/db/tx.js';
 import { NotFoundError, ValidationError } from '../../src/errors.js';
 import { SPACE_STATES } from '../../src/domain/state-machine.js';
@@ -108,6 +109,19 @@ export const statsSchema = {
 } as const;
 
 /** Turns a refused write into the error the client sees; passes a space through. */
+/** An operator's edit; entering or leaving maintenance is recorded as a space event (live clients, webhooks). */
+async function update(c: Queryable, tenantId: string, id: string, input: Partial<SpaceInput>): Promise<Space | SpaceRefusal> {
+  const r = await updateSpace(c, id, input);
+  if (typeof r === 'string') return r;
+  if (r.transition) {
+    const { from, to, cause } = r.transition;
+    await appendSpaceEvents(c, tenantId, [
+      { spaceId: id, siteId: r.space.site_id, from, to, cause, deviceId: null, reservationId: null, at: new Date(r.space.state_changed_at) },
+    ]);
+  }
+  return r.space;
+}
+
 function outcome(r: Space | SpaceRefusal): Space {
   switch (r) {
     case 'missing':
@@ -178,13 +192,13 @@ export function spaceRoutes(deps: { pool: Pool }): RouteDef[] {
       method: 'put', path: '/api/v6/spaces/:id', summary: 'Replace a space', tag: 'spaces', auth: 'operator',
       body: createBody, response: spaceSchema,
       handler: async (_ctx, { body, params, principal }) =>
-        outcome(await tx(principal.tenantId, (c) => updateSpace(c, params.id!, replace(body as SpaceInput)))),
+        outcome(await tx(principal.tenantId, (c) => update(c, principal.tenantId, params.id!, replace(body as SpaceInput)))),
     },
     {
       method: 'patch', path: '/api/v6/spaces/:id', summary: 'Update some fields of a space', tag: 'spaces', auth: 'operator',
       body: patchBody, response: spaceSchema,
       handler: async (_ctx, { body, params, principal }) =>
-        outcome(await tx(principal.tenantId, (c) => updateSpace(c, params.id!, body as Partial<SpaceInput>))),
+        outcome(await tx(principal.tenantId, (c) => update(c, principal.tenantId, params.id!, body as Partial<SpaceInput>))),
     },
     {
       method: 'delete', path: '/api/v6/spaces/:id', summary: 'Delete a space', tag: 'spaces', auth: 'operator',

@@ -1,6 +1,7 @@
 /** Owns the SQL for parking spaces and the operator's part of their state (maintenance, enabled). */
 import type { Queryable } from '../db/pool.js';
-import { SPACE_STATES, type SensorState, type SpaceState } from '../domain/state-machine.js';
+import { SPACE_STATES, decide, type Cause, type Decision, type SensorState, type SpaceState } from '../domain/state-machine.js';
+import { lockSpaces } from './space-state.js';
 import { defaultSiteId } from './sites.js';
 
 export interface SpaceInput {
@@ -200,11 +201,21 @@ export async function listSpaces(
   return { items: rows.rows.map(spaceJson), total: count.rows[0]!.n };
 }
 
+/** An applied update, and the state change it made, if any (the caller records the event). */
+export interface SpaceUpdate {
+  space: Space;
+  transition: { from: SpaceState; to: SpaceState; cause: Cause } | null;
+}
+
 /**
  * Applies the given fields; a field left undefined keeps its value (PATCH), PUT passes
- * them all. The row is locked first so the state decision sees what it overwrites.
+ * them all. The row is locked first so the decision sees what it overwrites. Entering or
+ * leaving maintenance is a state-machine input (src/domain/state-machine.ts): it derives
+ * the state the space returns to (a held reservation included) and names the transition,
+ * which the caller appends as a space event. Flags and state are written in one statement
+ * because the spaces CHECK ties them together.
  */
-export async function updateSpace(c: Queryable, id: string, s: Partial<SpaceInput>): Promise<Space | SpaceRefusal> {
+export async function updateSpace(c: Queryable, id: string, s: Partial<SpaceInput>): Promise<SpaceUpdate | SpaceRefusal> {
   const cur = await c.query<{ current_state: SpaceState; sensor_state: SensorState; maintenance: boolean; enabled: boolean }>(
     `SELECT current_state, sensor_state, maintenance, enabled FROM spaces WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`,
     [id],
@@ -220,6 +231,13 @@ export async function updateSpace(c: Queryable, id: string, s: Partial<SpaceInpu
     const site = await c.query(`SELECT 1 FROM sites WHERE id = $1 AND deleted_at IS NULL`, [s.site_id]);
     if (!site.rowCount) return 'site_missing';
   }
+  const down = facts.maintenance || !facts.enabled;
+  let decision: Decision | null = null;
+  if (down !== (prev.maintenance || !prev.enabled)) {
+    const snapshot = (await lockSpaces(c, [id])).get(id);
+    if (!snapshot) return 'missing';
+    decision = decide(snapshot, { type: 'maintenance', on: down });
+  }
   const r = await c.query<SpaceRow>(
     `UPDATE spaces s SET
         site_id = coalesce($2, site_id),
@@ -230,8 +248,8 @@ export async function updateSpace(c: Queryable, id: string, s: Partial<SpaceInpu
         config = coalesce($10, config),
         enabled = $11,
         maintenance = $12,
-        state_changed_at = CASE WHEN current_state IS DISTINCT FROM $13 THEN now() ELSE state_changed_at END,
-        current_state = $13,
+        current_state = coalesce($13, current_state),
+        state_changed_at = CASE WHEN $14::boolean THEN now() ELSE state_changed_at END,
         updated_at = now()
       WHERE s.id = $1 AND s.deleted_at IS NULL
       RETURNING ${COLUMNS}`,
@@ -248,10 +266,12 @@ export async function updateSpace(c: Queryable, id: string, s: Partial<SpaceInpu
       s.config ?? null,
       facts.enabled,
       facts.maintenance,
-      facts.currentState,
+      decision?.next.currentState ?? null,
+      decision?.transition != null,
     ],
   );
-  return r.rows[0] ? spaceJson(r.rows[0]) : 'missing';
+  if (!r.rows[0]) return 'missing';
+  return { space: spaceJson(r.rows[0]), transition: decision?.transition ?? null };
 }
 
 /** Soft delete: the row stays for history (readings, events), but no longer lists or gets. */

@@ -272,6 +272,23 @@ t.test('maintenance on and off, enabled, and states that only sensors set', asyn
     `SELECT count(*)::int AS n FROM spaces WHERE (current_state = 'maintenance') <> (maintenance OR NOT enabled)`,
   );
   t.equal(consistent.rows[0].n, 0, 'maintenance state and flags agree everywhere');
+
+  // Regression: operator changes used to write the state directly, so live clients and
+  // webhooks never heard of them. They are state-machine inputs with their own events.
+  const events = await api.db.owner.query(
+    `SELECT from_state AS "from", to_state AS "to", cause FROM space_events WHERE space_id = $1 ORDER BY id LIMIT 4`,
+    [space.id],
+  );
+  t.same(
+    events.rows,
+    [
+      { from: 'occupied', to: 'maintenance', cause: 'maintenance_on' },
+      { from: 'maintenance', to: 'occupied', cause: 'maintenance_off' },
+      { from: 'occupied', to: 'maintenance', cause: 'maintenance_on' },
+      { from: 'maintenance', to: 'free', cause: 'maintenance_off' },
+    ],
+    'entering and leaving maintenance are space events',
+  );
 });
 
 t.test('stats: counts per state, overall and per site', async (t) => {
