@@ -1,6 +1,11 @@
 /** Space routes: the parking spaces of a tenant's sites, their operator state and counts per state. */
 import type { Pool, Queryable } from '../../src/db/pool.js';
 import { appendSpaceEvents } from '../../src/storage/space-state.js';
+import { holdingReservationIds } from '../../src/storage/reservations.js';
+import { cancelReservation } from '../../src/reservation-transitions.js';
+
+/** The cancellation_reason of reservations cancelled because their space was deleted. */
+export const SPACE_DELETED_REASON = 'space deleted';
 import { withTx } from '../../src/db/tx.js';
 import { NotFoundError, ValidationError } from '../../src/errors.js';
 import { SPACE_STATES } from '../../src/domain/state-machine.js';
@@ -201,9 +206,17 @@ export function spaceRoutes(deps: { pool: Pool }): RouteDef[] {
         outcome(await tx(principal.tenantId, (c) => update(c, principal.tenantId, params.id!, body as Partial<SpaceInput>))),
     },
     {
-      method: 'delete', path: '/api/v6/spaces/:id', summary: 'Delete a space', tag: 'spaces', auth: 'operator',
+      method: 'delete', path: '/api/v6/spaces/:id', summary: 'Delete a space; its pending and active reservations are cancelled', tag: 'spaces', auth: 'operator',
       handler: async (_ctx, { params, principal }) => {
-        if (!(await tx(principal.tenantId, (c) => deleteSpace(c, params.id!)))) throw new NotFoundError('Space');
+        const { tenantId, userId } = principal;
+        const deleted = await withTx(deps.pool, { tenantId, userId }, async (c) => {
+          // A driver must not keep a booking for a space that no longer exists.
+          for (const id of await holdingReservationIds(c, params.id!)) {
+            await cancelReservation(c, tenantId, id, userId, SPACE_DELETED_REASON);
+          }
+          return deleteSpace(c, params.id!);
+        });
+        if (!deleted) throw new NotFoundError('Space');
         return { status: 'deleted', id: params.id };
       },
     },

@@ -327,6 +327,15 @@ export async function spaceForAvailability(c: Queryable, spaceId: string): Promi
 }
 
 /** The space a reservation is for, without locking anything (to lock the space first). */
+/** Reservations that still hold the space (pending or active), earliest first. */
+export async function holdingReservationIds(c: Queryable, spaceId: string): Promise<string[]> {
+  const r = await c.query<{ id: string }>(
+    `SELECT id FROM reservations WHERE space_id = $1 AND status IN ('pending', 'active') ORDER BY start_time, id`,
+    [spaceId],
+  );
+  return r.rows.map((x) => x.id);
+}
+
 export async function reservationSpaceId(c: Queryable, id: string): Promise<string | null> {
   const r = await c.query<{ space_id: string }>(`SELECT space_id FROM reservations WHERE id = $1`, [id]);
   return r.rows[0]?.space_id ?? null;

@@ -326,3 +326,20 @@ t.test('stats: counts per state, overall and per site', async (t) => {
   });
   t.equal((await api.request('GET', '/api/v6/spaces/stats/', { token })).status, 200, 'trailing slash');
 });
+
+t.test('deleting a space cancels the reservations that still hold it', async (t) => {
+  const api = await testApi(t);
+  const { token } = await api.register('acme');
+  const space = (await api.request('POST', '/api/v6/spaces', { token, json: { code: 'D1' } })).body;
+  const at = (h: number) => new Date(Date.now() + h * 3_600_000).toISOString();
+  const reserve = async (from: number, to: number) =>
+    (await api.request('POST', '/api/v6/reservations', { token, json: { space_id: space.id, start_time: at(from), end_time: at(to) } })).body;
+  const pending = await reserve(2, 3);
+  const active = await reserve(0, 1);
+  t.equal(active.status, 'active', 'a window already begun holds the space');
+  t.equal((await api.request('DELETE', `/api/v6/spaces/${space.id}`, { token })).status, 200);
+  for (const r of [pending, active]) {
+    const now = (await api.request('GET', `/api/v6/reservations/${r.id}`, { token })).body;
+    t.match(now, { status: 'cancelled', cancellation_reason: 'space deleted' }, `the ${r.status} one is cancelled`);
+  }
+});
