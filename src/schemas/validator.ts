@@ -52,6 +52,25 @@ function describe(where: Where, errors: ErrorObject[]): ErrorDetail[] {
     });
 }
 
+/**
+ * The deepest nesting a JSON body may have. Free-form fields (a device's or a space's
+ * config, a reservation's metadata) are stored as jsonb, and serialising a value thousands
+ * of levels deep overflowed the stack on the way to the database: a 500 (found by
+ * test/integration/fuzz-api.test.ts). No client of a parking API nests this deep.
+ */
+export const MAX_BODY_DEPTH = 32;
+
+/** The path to the first value nested deeper than MAX_BODY_DEPTH, or null. Iterative: depth is the attack. */
+function tooDeep(value: unknown): string[] | null {
+  const stack: [unknown, string[]][] = [[value, []]];
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!;
+    if (path.length > MAX_BODY_DEPTH) return path;
+    if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) stack.push([x, [...path, k]]);
+  }
+  return null;
+}
+
 export interface Validator<T> {
   (value: unknown): T;
   schema: Schema;
@@ -61,6 +80,12 @@ export function compile<T>(where: Where, schema: Schema): Validator<T> {
   const fn: ValidateFunction = (where === 'body' ? bodyAjv : queryAjv).compile(schema);
   const validator = ((value: unknown): T => {
     if (where === 'body' && (value === undefined || value === null)) value = {};
+    const deep = where === 'body' ? tooDeep(value) : null;
+    if (deep) {
+      const field = ['body', deep[0]].join('.');
+      const message = `${field} nests deeper than ${MAX_BODY_DEPTH} levels`;
+      throw new ValidationError(message, [{ field, message }]);
+    }
     if (!fn(value)) {
       const details = describe(where, fn.errors ?? []);
       throw new ValidationError(details[0]?.message ?? `invalid ${where}`, details);
