@@ -1,16 +1,34 @@
 /**
  * cleanup_bookkeeping: removes what only needs to be kept a while: idempotency keys past
- * their 24 h (per tenant, under its setting) and job_runs records past JOB_RUNS_RETENTION_DAYS.
+ * their 24 h and delivered webhook deliveries past WEBHOOK_DELIVERIES_RETENTION_DAYS (per
+ * tenant, under its setting), and job_runs records past JOB_RUNS_RETENTION_DAYS.
  */
 import { withTx } from '../../src/db/tx.js';
 import { deleteExpiredIdempotencyKeys } from '../../src/storage/reservations.js';
 import { deleteJobRunsOlderThan } from '../../src/storage/jobs.js';
 import { listTenantIds } from '../../src/storage/tenants.js';
+import { deleteDeliveredOlderThan } from '../../src/storage/webhook-subscriptions.js';
 import type { JobDef } from './job.js';
 
 const DELETE_BATCH = 5_000;
 /** A month of run history: enough to see a pattern in failures, small enough to forget. */
 export const JOB_RUNS_RETENTION_DAYS = 30;
+/**
+ * A week of delivered webhook deliveries, for a receiver's owner to look back on and to
+ * redeliver (POST …/deliveries/{id}/redeliver): one row per event per subscription grows
+ * fastest of all the bookkeeping.
+ */
+export const WEBHOOK_DELIVERIES_RETENTION_DAYS = 7;
+
+/** Repeats a bounded delete until it deletes less than a full batch; returns the total. */
+async function drain(step: () => Promise<number>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await step();
+    total += n;
+    if (n < DELETE_BATCH) return total;
+  }
+}
 
 export const cleanupBookkeeping: JobDef = {
   name: 'cleanup_bookkeeping',
@@ -18,19 +36,12 @@ export const cleanupBookkeeping: JobDef = {
   async run({ pool }) {
     const tenants = await withTx(pool, {}, (c) => listTenantIds(c));
     let keys = 0;
+    let deliveries = 0;
     for (const tenantId of tenants) {
-      for (;;) {
-        const n = await withTx(pool, { tenantId }, (c) => deleteExpiredIdempotencyKeys(c, DELETE_BATCH));
-        keys += n;
-        if (n < DELETE_BATCH) break;
-      }
+      keys += await drain(() => withTx(pool, { tenantId }, (c) => deleteExpiredIdempotencyKeys(c, DELETE_BATCH)));
+      deliveries += await drain(() => withTx(pool, { tenantId }, (c) => deleteDeliveredOlderThan(c, WEBHOOK_DELIVERIES_RETENTION_DAYS, DELETE_BATCH)));
     }
-    let runs = 0;
-    for (;;) {
-      const n = await withTx(pool, {}, (c) => deleteJobRunsOlderThan(c, JOB_RUNS_RETENTION_DAYS, DELETE_BATCH));
-      runs += n;
-      if (n < DELETE_BATCH) break;
-    }
-    return { status: 'succeeded', counts: { idempotency_keys_deleted: keys, job_runs_deleted: runs } };
+    const runs = await drain(() => withTx(pool, {}, (c) => deleteJobRunsOlderThan(c, JOB_RUNS_RETENTION_DAYS, DELETE_BATCH)));
+    return { status: 'succeeded', counts: { idempotency_keys_deleted: keys, webhook_deliveries_deleted: deliveries, job_runs_deleted: runs } };
   },
 };

@@ -228,3 +228,17 @@ export async function redeliver(c: Queryable, subscriptionId: string, id: string
   );
   return r.rows[0] ?? null;
 }
+
+/**
+ * Deletes delivered deliveries older than `days`, at most `limit` per call. Pending ones
+ * stay whatever their age: they are the subscription's queue.
+ */
+export async function deleteDeliveredOlderThan(c: Queryable, days: number, limit: number): Promise<number> {
+  const r = await c.query(
+    `DELETE FROM webhook_deliveries WHERE id IN (
+       SELECT id FROM webhook_deliveries
+        WHERE status = 'delivered' AND delivered_at < now() - make_interval(days => $1) LIMIT $2)`,
+    [days, limit],
+  );
+  return r.rowCount ?? 0;
+}

@@ -103,6 +103,18 @@ t.test('cleanup_readings and cleanup_bookkeeping delete what is past retention, 
       t.equal(r.status, 201);
       await db.owner.query(`UPDATE idempotency_keys SET created_at = now() - $2::interval WHERE reservation_id = $1`, [r.body.id, age]);
     }
+    // Webhook deliveries: delivered 8 days ago (goes), delivered yesterday and pending for 8 days (stay).
+    const sub = await db.owner.query(
+      `INSERT INTO webhook_subscriptions (tenant_id, url, events, enabled, secret) VALUES ($1, 'https://example.com/h', '{space_state}', false, repeat('s', 32)) RETURNING id`,
+      [user.tenant_id],
+    );
+    await db.owner.query(
+      `INSERT INTO webhook_deliveries (tenant_id, subscription_id, event_id, type, data, created_at, status, delivered_at)
+       VALUES ($1, $2, 1, 'space_state', '{}', now() - interval '8 days', 'delivered', now() - interval '8 days'),
+              ($1, $2, 2, 'space_state', '{}', now() - interval '1 day', 'delivered', now() - interval '1 day'),
+              ($1, $2, 3, 'space_state', '{}', now() - interval '8 days', 'pending', NULL)`,
+      [user.tenant_id, sub.rows[0].id],
+    );
   }
   await db.owner.query(`INSERT INTO job_runs (job, trigger, runner, started_at, finished_at, status) VALUES ('old', 'manual', 'x', now() - interval '31 days', now() - interval '31 days', 'succeeded')`);
 
@@ -114,7 +126,9 @@ t.test('cleanup_readings and cleanup_bookkeeping delete what is past retention, 
   t.same(left.rows.map((r) => r.n), [2, 2], 'the recent readings of both tenants stay');
 
   const book = await jobs.runOnce('cleanup_bookkeeping');
-  t.match(book, { status: 'succeeded', counts: { idempotency_keys_deleted: 2, job_runs_deleted: 1 } });
+  t.match(book, { status: 'succeeded', counts: { idempotency_keys_deleted: 2, webhook_deliveries_deleted: 2, job_runs_deleted: 1 } });
+  const deliveries = await db.owner.query(`SELECT event_id::int AS e FROM webhook_deliveries ORDER BY tenant_id, event_id`);
+  t.same(deliveries.rows.map((r) => r.e), [2, 3, 2, 3], 'recent deliveries and the pending queue stay, in both tenants');
   const keys = await db.owner.query('SELECT key FROM idempotency_keys ORDER BY key');
   t.same(keys.rows.map((r) => r.key), ['k2', 'k2'], 'keys younger than 24 h stay');
   t.equal((await db.owner.query(`SELECT count(*)::int AS n FROM reservations`)).rows[0].n, 4, 'the reservations themselves stay');
