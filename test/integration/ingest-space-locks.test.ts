@@ -1,7 +1,7 @@
 // Ingest decides on an unlocked read of its spaces and locks only those it changes
 // (ingest/apply.ts). These are the races that choice must survive: a writer that changes a
 // space between ingest's read and its lock, and heartbeats that change nothing.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { testApi } from '../helpers/api.js';
 import { waitFor } from '../helpers/wait.js';
 import { applyBatch } from '../../ingest/apply.js';
@@ -10,14 +10,19 @@ import { eventTopic, upEvent } from '../../src/simulator/events.js';
 
 const OCCUPIED = Buffer.from([0x01]); // nwave-nps405 fPort 1: bit 0 = occupied
 
-t.test('a space changed by another writer between read and lock is decided again', async (t) => {
+/** A tenant with one space and its assigned sensor. */
+async function fixture(t: Test) {
   const api = await testApi(t);
   const { token } = await api.register('acme');
   const space = (await api.request('POST', '/api/v6/spaces', { token, json: { code: 'S1' } })).body;
   const devEui = '70B3D5E75F000001';
   const device = (await api.request('POST', '/api/v6/devices', { token, json: { dev_eui: devEui, device_type: 'sensor', decoder: 'nwave-nps405' } })).body;
   await api.request('POST', `/api/v6/devices/${device.id}/assign`, { token, json: { space_id: space.id } });
-  const topics = compileTopicTemplate(api.config.chirpstackEventTopic);
+  return { api, space, device, devEui, topics: compileTopicTemplate(api.config.chirpstackEventTopic) };
+}
+
+t.test('a space changed by another writer between read and lock is decided again', async (t) => {
+  const { api, space, devEui, topics } = await fixture(t);
   const uplink = (fCnt: number) => ({
     topic: eventTopic(api.config.chirpstackEventTopic, devEui, 'up'),
     payload: Buffer.from(JSON.stringify(upEvent({ devEui, fCnt, fPort: 1, data: OCCUPIED }))),
@@ -58,13 +63,7 @@ t.test('a space changed by another writer between read and lock is decided again
 });
 
 t.test('heartbeats that change nothing leave the space row untouched', async (t) => {
-  const api = await testApi(t);
-  const { token } = await api.register('acme');
-  const space = (await api.request('POST', '/api/v6/spaces', { token, json: { code: 'S1' } })).body;
-  const devEui = '70B3D5E75F000002';
-  const device = (await api.request('POST', '/api/v6/devices', { token, json: { dev_eui: devEui, device_type: 'sensor', decoder: 'nwave-nps405' } })).body;
-  await api.request('POST', `/api/v6/devices/${device.id}/assign`, { token, json: { space_id: space.id } });
-  const topics = compileTopicTemplate(api.config.chirpstackEventTopic);
+  const { api, space, device, devEui, topics } = await fixture(t);
   const apply = async (fCnt: number) => {
     const c = await api.db.ingest.connect();
     try {
