@@ -158,8 +158,11 @@ const OVERLAP_CONSTRAINT = 'reservations_no_overlap';
 export async function createReservation(c: Queryable, n: NewReservation): Promise<CreateOutcome> {
   let row: (Partial<ReservationRow> & { due: boolean | null; conflicts: { id: string; start_time: string; end_time: string }[] | null }) | undefined;
   try {
-    const r = await c.query(
-      `WITH ok AS (
+    const r = await c.query({
+      // Prepared once per connection: planning this statement cost as much as running it
+      // (pg_stat_statements under bench:reservations: 0.30 ms plan, 0.35 ms execution).
+      name: 'reservation_create',
+      text: `WITH ok AS (
          SELECT s.id FROM spaces s
           WHERE s.id = $3 AND s.deleted_at IS NULL AND s.enabled AND NOT s.maintenance
             AND $7::timestamptz >= now() - make_interval(secs => $14::int)
@@ -186,7 +189,7 @@ export async function createReservation(c: Queryable, n: NewReservation): Promis
               (SELECT jsonb_agg(jsonb_build_object('id', id, 'start_time', start_time, 'end_time', end_time)
                                 ORDER BY start_time, id) FROM conflicts) AS conflicts
          FROM (SELECT 1) one LEFT JOIN ins ON true`,
-      [
+      values: [
         n.id,
         n.tenantId,
         n.spaceId,
@@ -202,7 +205,7 @@ export async function createReservation(c: Queryable, n: NewReservation): Promis
         n.requestHash,
         n.pastSkewSeconds,
       ],
-    );
+    });
     row = r.rows[0];
   } catch (err) {
     const e = err as { code?: string; constraint?: string };

@@ -39,7 +39,8 @@ const PRINCIPAL_COLUMNS = `
  * membership present. One statement, no transaction needed (migrations/0009).
  */
 export async function findSessionPrincipal(c: Queryable, claims: SessionClaims): Promise<Principal | null> {
-  const r = await c.query('SELECT * FROM baygate_session_principal($1, $2, $3)', [claims.sid, claims.sub, claims.tid]);
+  // Prepared once per connection: every authenticated request runs it.
+  const r = await c.query({ name: 'session_principal', text: 'SELECT * FROM baygate_session_principal($1, $2, $3)', values: [claims.sid, claims.sub, claims.tid] });
   return (r.rows[0] as Principal | undefined) ?? null;
 }
 
