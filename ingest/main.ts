@@ -10,6 +10,7 @@ import { assertSchemaCurrent } from '../src/db/migrate.js';
 import { compileTopicTemplate } from './chirpstack.js';
 import { IngestPipeline, type PipelineOptions } from './pipeline.js';
 import { startJobs, type Jobs } from './jobs/index.js';
+import { startDisplaySender, type DisplaySender } from './displays.js';
 import { MqttConsumer } from './mqtt.js';
 import { createMetrics, type Metrics } from '../src/metrics.js';
 import { readinessChecks } from '../src/readiness.js';
@@ -22,6 +23,8 @@ export interface IngestProcess {
   consumer: MqttConsumer;
   pipeline: IngestPipeline;
   jobs: Jobs;
+  /** Publishes display-sign downlinks (ingest/displays.ts). */
+  displays: DisplaySender;
   stop(): Promise<void>;
 }
 
@@ -97,12 +100,15 @@ export async function startIngest(o: IngestOptions): Promise<IngestProcess> {
           log,
           ready: readinessChecks({ pool, extra: { mqtt: mqttReadyCheck(consumer) } }),
         });
+  // Before subscribing, so a bad CHIRPSTACK_COMMAND_TOPIC fails before any message is taken.
+  const displays = await startDisplaySender({ pool, log, config, mqttUrl: o.mqttUrl, databaseUrl: o.databaseUrl, registry: metrics.registry });
   consumer.start();
   log.info({ broker: o.mqttUrl.replace(/\/\/[^@/]*@/, '//***@'), filter }, 'ingest subscribed');
   return {
     consumer,
     pipeline,
     jobs,
+    displays,
     async stop() {
       // Finish the batch in flight so its messages are acknowledged; anything not yet
       // committed stays with the broker's persistent session and is redelivered.
@@ -111,6 +117,7 @@ export async function startIngest(o: IngestOptions): Promise<IngestProcess> {
       await consumer.close();
       pipeline.stop();
       await jobs.stop();
+      await displays.stop();
       await server?.close();
       await pool.end();
     },

@@ -32,3 +32,10 @@ export const WEBHOOK_SPOOL_CHANNEL = 'baygate_webhook_spool';
 
 /** Sent when an outbound webhook subscription is disabled after repeated failures: {tenant_id, subscription_id}. */
 export const WEBHOOK_DISABLED_CHANNEL = 'baygate_webhook_disabled';
+
+/**
+ * Sent when display downlinks become due (a retry after a NACK, the display_downlinks job's
+ * timeouts) to wake ingest's display sender (ingest/displays.ts). No payload: the
+ * display_downlinks table is the data. Also sent by the trigger in migrations/0008_display_downlinks.sql.
+ */
+export const DISPLAY_DOWNLINKS_CHANNEL = 'baygate_display_downlinks';

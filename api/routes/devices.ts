@@ -7,6 +7,7 @@ import type { Pool, PoolClient } from '../../src/db/pool.js';
 import { withTx } from '../../src/db/tx.js';
 import { NotFoundError, ValidationError } from '../../src/errors.js';
 import { decoderNames } from '../../src/domain/decoders/index.js';
+import { DISPLAY_ENCODING_NAMES } from '../../src/domain/display-encodings.js';
 import { listOf, pageWindow, pagination, uuid, timestamp, type Page } from '../../src/schemas/common.js';
 import {
   DEVICE_STATUSES,
@@ -43,7 +44,11 @@ const editFields = {
   enabled: { type: 'boolean' },
   config: {
     type: 'object',
-    properties: { heartbeat_minutes: { type: 'integer', minimum: 1, maximum: 43_200, description: 'Expected heartbeat period; silent for 1.5× this, the sensor is offline' } },
+    properties: {
+      heartbeat_minutes: { type: 'integer', minimum: 1, maximum: 43_200, description: 'Expected heartbeat period; silent for 1.5× this, the sensor is offline' },
+      display_encoding: { enum: DISPLAY_ENCODING_NAMES, description: 'Displays: the downlink layout (default: kuando-busylight when the model names a Busylight, else generic)' },
+      application_id: { type: 'string', minLength: 1, maxLength: 100, description: "Displays: the ChirpStack application id for downlinks while the display has sent no uplink (its uplinks' application wins)" },
+    },
   },
 } as const;
 

@@ -22,6 +22,7 @@ import { syncChirpstack } from './sync-chirpstack.js';
 import { detectOverstaysJob } from './overstay.js';
 import { deliverWebhooksJob } from './deliver-webhooks.js';
 import { deviceHealthJob } from './device-health.js';
+import { displayDownlinksJob } from './display-downlinks.js';
 import { startReservationTimer, type ReservationTimer } from './reservation-timer.js';
 import { Coalescer, startWakeListener, type WakeListener } from './wake.js';
 import { SPACE_EVENTS_CHANNEL, WEBHOOK_SPOOL_CHANNEL } from '../../src/events.js';
@@ -38,6 +39,7 @@ export const JOBS: readonly JobDef[] = [
   detectOverstaysJob,
   deviceHealthJob,
   deliverWebhooksJob,
+  displayDownlinksJob,
 ];
 
 export interface JobsDeps {

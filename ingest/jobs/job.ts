@@ -13,6 +13,7 @@ export const JOB_NAMES = [
   'detect_overstays',
   'device_health',
   'deliver_webhooks',
+  'display_downlinks',
 ] as const;
 export type JobName = (typeof JOB_NAMES)[number];
 

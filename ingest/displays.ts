@@ -1,0 +1,291 @@
+/**
+ * Owns the display signs' downlinks in the ingest process: deciding what each display
+ * should show (planDisplayDownlinks), and the sender that publishes queued downlinks as
+ * ChirpStack v4 `command/down` messages on its own MQTT connection (startDisplaySender).
+ *
+ * Outbox, as for webhooks: planning writes a `pending` display_downlinks row in the same
+ * transaction that supersedes the previous one; the sender publishes due rows (QoS 1) and
+ * marks them published with the ChirpStack queue item id it chose, and the trigger in
+ * migrations/0008_display_downlinks.sql applies txack/ack/log outcomes by that id. The
+ * sender is woken by space events and by DISPLAY_DOWNLINKS_CHANNEL, and the display_downlinks
+ * job (ingest/jobs/display-downlinks.ts) re-plans every display and times out unanswered
+ * downlinks, which covers any missed NOTIFY. Nothing here may stop ingest: every error is
+ * logged and counted, and the next wake-up or tick tries again.
+ */
+import { randomUUID } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import { Counter, type Registry } from 'prom-client';
+import type { Pool } from '../src/db/pool.js';
+import { withTx } from '../src/db/tx.js';
+import type { Logger } from '../src/log.js';
+import type { Config } from '../src/config.js';
+import { DISPLAY_DOWNLINKS_CHANNEL, SPACE_EVENTS_CHANNEL } from '../src/events.js';
+import { displayLook, displayState, effectiveRules } from '../src/domain/display-policy.js';
+import { displayEncodingFor } from '../src/domain/display-encodings.js';
+import {
+  claimDueDownlinks, displayTargets, markPublished, markPublishFailed, queueDownlink, tenantsWithDueDownlinks,
+  tenantsWithTimedOutDownlinks, timeOutDownlinks,
+} from '../src/storage/display-downlinks.js';
+import { Coalescer, startWakeListener, type WakeListener } from './jobs/wake.js';
+
+/** Downlinks published per tenant transaction; the rest wait for the next round. */
+const PUBLISH_BATCH = 100;
+/** Longest a publish may wait for the broker's PUBACK before the row is left for a retry. */
+const PUBLISH_TIMEOUT_MS = 5_000;
+/**
+ * Least time between two sender runs. Every space event wakes the sender and each run reads
+ * every display, so under a burst of uplinks this bounds that work to a few runs a second;
+ * a sign changes at most this much later.
+ */
+const MIN_RUN_GAP_MS = 250;
+/** The sender also runs this often unwoken: a NOTIFY is only a latency hint (src/events.ts). */
+const SAFETY_POLL_MS = 30_000;
+/**
+ * Displays are asked to confirm (LoRaWAN confirmed data down): only an ack tells us the
+ * sign shows the state, and ChirpStack reports a missing one as ack acknowledged=false.
+ */
+const CONFIRMED = true;
+
+// ---------------------------------------------------------------------------------------
+// The command topic
+
+type CommandPlaceholder = 'application_id' | 'dev_eui' | 'command';
+const COMMAND_PLACEHOLDERS: readonly CommandPlaceholder[] = ['application_id', 'dev_eui', 'command'];
+/** `{name}` or ChirpStack's Handlebars `{{name}}`, filling a whole level (as ingest/chirpstack.ts). */
+const PLACEHOLDER_LEVEL = /^(?:\{\{\s*([A-Za-z_]+)\s*\}\}|\{([A-Za-z_]+)\})$/;
+
+export type CommandTopic = (v: { applicationId: string; devEui: string; command: string }) => string;
+
+/**
+ * Compiles CHIRPSTACK_COMMAND_TOPIC (ChirpStack's `command_topic`, default
+ * `application/{{application_id}}/device/{{dev_eui}}/command/{{command}}`, chirpstack/src/config.rs).
+ * The DevEUI is rendered lowercase: ChirpStack compares the payload's devEui with the
+ * topic's as plain strings (`mqtt.rs` message_callback) and writes EUIs lowercase.
+ */
+export function compileCommandTopic(template: string): CommandTopic {
+  const fail = (why: string) => new Error(`CHIRPSTACK_COMMAND_TOPIC: "${template}" ${why}`);
+  const seen = new Set<CommandPlaceholder>();
+  const slots = template.split('/').map((level) => {
+    const m = PLACEHOLDER_LEVEL.exec(level);
+    if (!m) {
+      if (/[{}+#]/.test(level)) throw fail(`: "${level}" must be a literal level or one whole placeholder`);
+      return level;
+    }
+    const name = (m[1] ?? m[2]) as CommandPlaceholder;
+    if (!COMMAND_PLACEHOLDERS.includes(name)) throw fail(`has unknown placeholder {${name}}; allowed: {application_id}, {dev_eui}, {command}`);
+    seen.add(name);
+    return { name };
+  });
+  for (const required of ['dev_eui', 'command'] as const) if (!seen.has(required)) throw fail(`has no {${required}} placeholder`);
+  return ({ applicationId, devEui, command }) =>
+    slots
+      .map((s) => (typeof s === 'string' ? s : s.name === 'dev_eui' ? devEui.toLowerCase() : s.name === 'command' ? command : applicationId))
+      .join('/');
+}
+
+/** The JSON body of a ChirpStack v4 `command/down` (integration.proto DownlinkCommand, pbjson field names). */
+export function downlinkCommand(d: { queueItemId: string; devEui: string; confirmed: boolean; fPort: number; data: Buffer }): string {
+  return JSON.stringify({
+    // "If left blank, a random UUID will be generated": we choose it, so txack/ack/log events carry it back.
+    id: d.queueItemId,
+    devEui: d.devEui.toLowerCase(),
+    confirmed: d.confirmed,
+    fPort: d.fPort,
+    data: d.data.toString('base64'),
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Planning
+
+export interface PlanCounts {
+  displays: number;
+  queued: number;
+  /** Displays whose ChirpStack application is not known yet (no uplink, no config.application_id). */
+  no_application: number;
+  failed: number;
+}
+
+export interface DisplayDeps {
+  pool: Pool;
+  log: Logger;
+  config: Config;
+}
+
+/**
+ * Compares what every display should show with what it was last told, and queues a
+ * downlink where they differ (state, colour, encoding or topic). A display whose last
+ * downlink failed is not re-sent until its space changes: a dead display would otherwise be
+ * sent the same frame on every run.
+ */
+export async function planDisplayDownlinks(d: DisplayDeps, topic: CommandTopic = compileCommandTopic(d.config.chirpstackCommandTopic)): Promise<PlanCounts> {
+  const counts: PlanCounts = { displays: 0, queued: 0, no_application: 0, failed: 0 };
+  const targets = await withTx(d.pool, {}, (c) => displayTargets(c));
+  for (const t of targets) {
+    counts.displays++;
+    const state = displayState({ maintenance: t.maintenance, reservedNow: t.reserved_now, sensorState: t.sensor_state });
+    const look = displayLook(state, effectiveRules(t.rules));
+    const encoding = displayEncodingFor(t);
+    const frame = encoding.encode(look);
+    // The application the display's uplinks came from (issue 6), else the one configured.
+    const configured = t.config.application_id;
+    const applicationId = t.application_id ?? (typeof configured === 'string' && configured !== '' ? configured : null);
+    if (!applicationId) {
+      counts.no_application++;
+      continue;
+    }
+    const to = topic({ applicationId, devEui: t.dev_eui, command: 'down' });
+    if (t.last_topic === to && t.last_f_port === frame.fPort && t.last_data?.equals(frame.data)) continue;
+    try {
+      const queued = await withTx(d.pool, { tenantId: t.tenant_id }, (c) =>
+        queueDownlink(c, {
+          tenantId: t.tenant_id, deviceId: t.device_id, spaceId: t.space_id, displayState: state, colour: look.colour, blink: look.blink,
+          encoding: encoding.name, devEui: t.dev_eui, applicationId, topic: to, fPort: frame.fPort, data: frame.data,
+          confirmed: CONFIRMED, maxAttempts: d.config.displayMaxAttempts,
+        }),
+      );
+      if (queued) counts.queued++;
+    } catch (err) {
+      counts.failed++;
+      d.log.error({ err: (err as Error).message, device_id: t.device_id, space_id: t.space_id }, 'queueing a display downlink failed');
+    }
+  }
+  return counts;
+}
+
+/** Sends downlinks that waited too long for their outcome back to pending, or fails them after their last attempt. */
+export async function timeOutDisplayDownlinks(d: Pick<DisplayDeps, 'pool'>): Promise<{ retried: number; failed: number }> {
+  const counts = { retried: 0, failed: 0 };
+  const tenants = await withTx(d.pool, {}, (c) => tenantsWithTimedOutDownlinks(c));
+  for (const tenantId of tenants) {
+    const r = await withTx(d.pool, { tenantId }, (c) => timeOutDownlinks(c));
+    counts.retried += r.retried;
+    counts.failed += r.failed;
+  }
+  if (counts.retried > 0) await d.pool.query(`SELECT pg_notify($1, '')`, [DISPLAY_DOWNLINKS_CHANNEL]);
+  return counts;
+}
+
+// ---------------------------------------------------------------------------------------
+// Publishing
+
+export interface PublishCounts {
+  published: number;
+  errors: number;
+}
+
+/**
+ * Publishes every due downlink, one tenant transaction at a time, holding the rows' locks
+ * until each is marked published. A publish that fails (broker gone, no PUBACK in time)
+ * leaves its row pending for the next round. QoS 1 is at least once, so ChirpStack may
+ * enqueue a frame twice; showing the same state twice is harmless.
+ */
+export async function publishDueDownlinks(d: DisplayDeps & { client: MqttClient }): Promise<PublishCounts> {
+  const counts: PublishCounts = { published: 0, errors: 0 };
+  if (!d.client.connected) return counts;
+  const tenants = await withTx(d.pool, {}, (c) => tenantsWithDueDownlinks(c));
+  for (const tenantId of tenants) {
+    await withTx(d.pool, { tenantId }, async (c) => {
+      for (const row of await claimDueDownlinks(c, PUBLISH_BATCH)) {
+        const queueItemId = randomUUID();
+        try {
+          await publishWithin(d.client, row.topic, downlinkCommand({ queueItemId, devEui: row.dev_eui, confirmed: row.confirmed, fPort: row.f_port, data: row.data }));
+        } catch (err) {
+          counts.errors++;
+          d.log.warn({ err: (err as Error).message, downlink_id: row.id, topic: row.topic }, 'publishing a display downlink failed; retrying later');
+          await markPublishFailed(c, row.id, `publish failed: ${(err as Error).message}`);
+          continue;
+        }
+        await markPublished(c, row.id, queueItemId, d.config.displayAckTimeoutSeconds);
+        counts.published++;
+      }
+    });
+  }
+  return counts;
+}
+
+function publishWithin(client: MqttClient, topic: string, payload: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no PUBACK within ${PUBLISH_TIMEOUT_MS} ms`)), PUBLISH_TIMEOUT_MS);
+    client.publish(topic, payload, { qos: 1 }, (err) => {
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve();
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// The sender
+
+export interface DisplaySender {
+  stop(): Promise<void>;
+}
+
+export interface DisplaySenderOptions extends DisplayDeps {
+  mqttUrl: string;
+  /** For the sender's LISTEN connection (space events, DISPLAY_DOWNLINKS_CHANNEL). */
+  databaseUrl: string;
+  /** Where baygate_display_downlinks_total is registered (src/metrics.ts). */
+  registry: Registry;
+}
+
+export async function startDisplaySender(o: DisplaySenderOptions): Promise<DisplaySender> {
+  const log = o.log.child({ component: 'displays' });
+  const topic = compileCommandTopic(o.config.chirpstackCommandTopic);
+  const counter = new Counter({
+    name: 'baygate_display_downlinks_total',
+    help: 'Display downlinks queued and published by this sender, and its errors',
+    labelNames: ['outcome'] as const,
+    registers: [o.registry],
+  });
+  const count = (outcome: 'queued' | 'published' | 'errors', n: number) => {
+    if (n > 0) counter.inc({ outcome }, n);
+  };
+  const error = (err: unknown, msg: string) => {
+    count('errors', 1);
+    log.error({ err: (err as Error)?.message ?? String(err) }, msg);
+  };
+  // Its own connection, so a slow or stuck publish never holds up the consumer's acks.
+  // A clean session: it subscribes to nothing, and an unsent row simply stays pending.
+  const client = mqtt.connect(o.mqttUrl, {
+    clientId: `${o.config.mqttClientId}-displays`,
+    clean: true,
+    reconnectPeriod: 1_000,
+  });
+  client.on('error', (err) => log.warn({ err: err.message }, 'display MQTT connection error'));
+  const coalescer = new Coalescer(
+    async () => {
+      const planned = await planDisplayDownlinks(o, topic);
+      count('queued', planned.queued);
+      count('errors', planned.failed);
+      const sent = await publishDueDownlinks({ ...o, client });
+      count('published', sent.published);
+      count('errors', sent.errors);
+      await new Promise((r) => setTimeout(r, MIN_RUN_GAP_MS));
+    },
+    (err) => error(err, 'display downlink run failed'),
+  );
+  // Rows queued while disconnected go out as soon as the broker is back.
+  client.on('connect', () => coalescer.wake());
+  let listener: WakeListener | null = null;
+  try {
+    listener = await startWakeListener({
+      databaseUrl: o.databaseUrl,
+      log,
+      channels: { [SPACE_EVENTS_CHANNEL]: () => coalescer.wake(), [DISPLAY_DOWNLINKS_CHANNEL]: () => coalescer.wake() },
+    });
+  } catch (err) {
+    error(err, `LISTEN for display wake-ups failed; displays are updated every ${SAFETY_POLL_MS / 1000} s only`);
+  }
+  const poll = setInterval(() => coalescer.wake(), SAFETY_POLL_MS);
+  poll.unref();
+  return {
+    async stop() {
+      clearInterval(poll);
+      await listener?.stop();
+      await coalescer.stop();
+      await client.endAsync().catch(() => undefined);
+    },
+  };
+}
