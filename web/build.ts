@@ -1,8 +1,9 @@
 /**
  * Owns building the web console (web/src → web/dist): one esbuild bundle of the browser
- * code, its stylesheet and index.html. Run by `npm run build:web` (and the `prepare`
- * script at `npm install`), and by the API at start-up when web/dist is missing, so the
- * console is never absent. Nothing is fetched at run time: the bundle is the whole app.
+ * code (with its npm dependencies: Leaflet, jsQR), its stylesheet (with Leaflet's) and
+ * index.html. Run by `npm run build` (and the `prepare` script at `npm install`), and by
+ * the API at start-up when web/dist is missing, so the console is never absent. Nothing
+ * is fetched at run time: the bundle is the whole app.
  */
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
@@ -31,6 +32,9 @@ export async function buildConsole(outDir = CONSOLE_DIST_DIR): Promise<void> {
       outdir: tmp,
       logLevel: 'warning',
       tsconfig: join(WEB_DIR, 'tsconfig.json'),
+      // Leaflet's stylesheet (imported by style.css) names its control icons by file; inlined,
+      // they stay inside app.css, the only stylesheet the API serves (api/routes/console.ts).
+      loader: { '.png': 'dataurl' },
     });
     await rename(join(tmp, 'app-style.css'), join(tmp, 'app.css'));
     await copyFile(join(WEB_DIR, 'src', 'index.html'), join(tmp, 'index.html'));

@@ -60,3 +60,33 @@ export function status(el: HTMLElement, text: string, kind: 'info' | 'error' = '
   el.textContent = text;
   el.className = `status ${kind}`;
 }
+
+/** "5 min ago", or `never` for a device that has not been heard. */
+export function ago(iso: string | null | undefined, never = 'never'): string {
+  return iso ? `${since(iso)} ago` : never;
+}
+
+export interface Column<T> {
+  label: string;
+  cell: (row: T) => Child;
+}
+
+/**
+ * A data table that turns into one card per row on narrow screens (style.css `.table`).
+ * The explicit ARIA roles keep it a table for screen readers when CSS makes its parts
+ * blocks, which otherwise drops the semantics in Chromium and Safari
+ * (https://adrianroselli.com/2018/02/tables-css-display-properties-and-aria.html).
+ */
+export function table<T>(caption: string, columns: Column<T>[], rows: T[], rowAttrs: (row: T) => Attrs = () => ({})): HTMLTableElement {
+  return h(
+    'table',
+    { class: 'table', role: 'table' },
+    h('caption', {}, caption),
+    h('thead', { role: 'rowgroup' }, h('tr', { role: 'row' }, ...columns.map((c) => h('th', { scope: 'col', role: 'columnheader' }, c.label)))),
+    h(
+      'tbody',
+      { role: 'rowgroup' },
+      ...rows.map((r) => h('tr', { role: 'row', ...rowAttrs(r) }, ...columns.map((c) => h('td', { role: 'cell', 'data-label': c.label }, c.cell(r))))),
+    ),
+  );
+}

@@ -1,7 +1,8 @@
 /**
- * Owns the console's shell: the header (tenant, role, navigation, logout) and the
- * hash router (#/live, #/space/:id, #/tech). Each view renders into <main> and returns a
- * cleanup function (closing its live stream, timers) run when the route changes.
+ * Owns the console's shell: the header (tenant, role, navigation, logout) and the hash
+ * router (#/live, #/space/:id, #/devices, #/analytics, #/tech). Each view renders into
+ * <main> and returns a cleanup function (closing its live stream, timers) run when the
+ * route changes.
  */
 import { logout, session, whenLoggedOut } from './api.js';
 import { h, replace } from './dom.js';
@@ -9,6 +10,8 @@ import { loginView } from './views/login.js';
 import { liveView } from './views/live.js';
 import { spaceView } from './views/space.js';
 import { techView } from './views/tech.js';
+import { devicesView } from './views/devices.js';
+import { analyticsView } from './views/analytics.js';
 
 export type Cleanup = () => void;
 export type View = (main: HTMLElement, params: string[]) => Cleanup | void;
@@ -16,11 +19,16 @@ export type View = (main: HTMLElement, params: string[]) => Cleanup | void;
 const ROUTES: Array<[RegExp, View, string]> = [
   [/^#\/live(?:\/([0-9a-f-]{36}))?$/, liveView, 'Live'],
   [/^#\/space\/([0-9a-f-]{36})$/, spaceView, 'Space'],
-  [/^#\/tech$/, techView, 'Install'],
+  // #/tech/<DevEUI>: the install flow with the DevEUI filled in (the unclaimed list links here).
+  [/^#\/tech(?:\/([0-9a-fA-F]{16}))?$/, techView, 'Install'],
+  [/^#\/devices$/, devicesView, 'Devices'],
+  [/^#\/analytics(?:\/([0-9a-f-]{36}))?$/, analyticsView, 'Analytics'],
 ];
 
 const NAV: Array<[string, string]> = [
   ['#/live', 'Live sites'],
+  ['#/devices', 'Devices'],
+  ['#/analytics', 'Analytics'],
   ['#/tech', 'Install a sensor'],
 ];
 

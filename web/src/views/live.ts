@@ -1,19 +1,20 @@
 /**
  * Owns the live site view: every space of a site as a tile (state colour and word, how
  * long in that state, who holds it and until when, sensor battery and offline marks),
- * counts and occupancy on top, a state filter, kept current by the event stream.
+ * counts and occupancy on top, a state filter, kept current by the event stream; and a
+ * map of the spaces above the tiles when spaces carry coordinates (web/src/map.ts).
  */
 import { api, qs, type Page } from '../api.js';
 import { clock, h, replace, since, status } from '../dom.js';
+import { isOffline } from '../health.js';
 import { openLive } from '../live.js';
+import { coordinates, spaceMap, type SpaceMap } from '../map.js';
 import { SPACE_STATES, type Device, type LiveEvent, type Reservation, type Site, type Space, type SpaceState } from '../types.js';
 
 /** How often the "for 5 min" texts are redrawn. */
 const DURATION_REFRESH_MS = 15_000;
 /** Events arriving close together refetch reservations and devices once. */
 const REFETCH_DEBOUNCE_MS = 300;
-/** A sensor silent this long shows as offline (the API's DEVICE_OFFLINE_MINUTES default). */
-const DEVICE_OFFLINE_MS = 1500 * 60_000;
 /** The API's largest page; a site with more spaces is read page by page. */
 const PAGE_SIZE = 500;
 const LAST_SITE_KEY = 'baygate.site';
@@ -39,7 +40,9 @@ export function liveView(main: HTMLElement, params: string[]): () => void {
   const devices = new Map<string, Device>();
   let filter: SpaceState | '' = '';
   let siteId = params[0] ?? sessionStorage.getItem(LAST_SITE_KEY) ?? '';
+  let site: Site | undefined;
   let disposed = false;
+  let spacesMap: SpaceMap | undefined;
 
   const siteSelect = h('select', { id: 'site', name: 'site' });
   const stateSelect = h(
@@ -51,6 +54,7 @@ export function liveView(main: HTMLElement, params: string[]): () => void {
   const conn = h('span', { class: 'conn', 'data-testid': 'connection' }, 'connecting…');
   const summary = h('section', { class: 'summary', 'aria-label': 'Counts', 'aria-live': 'polite' });
   const grid = h('ul', { class: 'grid', 'aria-label': 'Spaces' });
+  const mapBox = h('div', { class: 'map', role: 'region', 'aria-label': 'Map of the spaces', 'data-testid': 'map', hidden: true });
   const msg = h('p', { class: 'status', role: 'status' });
 
   replace(
@@ -65,6 +69,7 @@ export function liveView(main: HTMLElement, params: string[]): () => void {
     ),
     summary,
     msg,
+    mapBox,
     grid,
   );
 
@@ -79,7 +84,7 @@ export function liveView(main: HTMLElement, params: string[]): () => void {
   function tile(s: Space): HTMLLIElement {
     const hold = s.current_state === 'reserved' || s.current_state === 'occupied' ? holds.get(s.id) : undefined;
     const dev = s.sensor_device_id ? devices.get(s.sensor_device_id) : undefined;
-    const offline = dev && (dev.status === 'offline' || !dev.last_seen_at || Date.now() - new Date(dev.last_seen_at).getTime() > DEVICE_OFFLINE_MS);
+    const offline = dev && isOffline(dev);
     const marks: Array<HTMLElement> = [];
     if (dev && offline) marks.push(h('span', { class: 'mark offline' }, dev.last_seen_at ? 'offline' : 'no uplink yet'));
     if (dev?.battery !== null && dev?.battery !== undefined) {
@@ -117,9 +122,23 @@ export function liveView(main: HTMLElement, params: string[]): () => void {
     );
     const shown = filter ? all.filter((s) => s.current_state === filter) : all;
     replace(grid, ...shown.map(tile));
+    renderMap(all, shown);
     if (all.length === 0) status(msg, 'This site has no spaces yet.');
     else if (shown.length === 0) status(msg, `No ${filter} spaces.`);
     else status(msg, '');
+  }
+
+  /** The map shows while any space of the site has coordinates; the tiles below it stay the full list. */
+  function renderMap(all: Space[], shown: Space[]): void {
+    if (!all.some((s) => coordinates(s) !== null)) {
+      spacesMap?.destroy();
+      spacesMap = undefined;
+      mapBox.hidden = true;
+      return;
+    }
+    mapBox.hidden = false; // before Leaflet measures the box
+    spacesMap ??= spaceMap(mapBox, site, (id) => (location.hash = `#/space/${id}`));
+    spacesMap.update(shown);
   }
 
   async function loadHolds(): Promise<void> {
@@ -200,6 +219,7 @@ export function liveView(main: HTMLElement, params: string[]): () => void {
         return;
       }
       sessionStorage.setItem(LAST_SITE_KEY, siteId);
+      site = sites.find((s) => s.id === siteId);
       replace(siteSelect, ...sites.map((s) => h('option', { value: s.id, selected: s.id === siteId }, s.name)));
       await loadSpaces();
       if (disposed) return;
@@ -218,6 +238,7 @@ export function liveView(main: HTMLElement, params: string[]): () => void {
     stream?.close();
     clearInterval(ticker);
     clearTimeout(debounce);
+    spacesMap?.destroy();
     delete main.dataset.ready;
   };
 }
