@@ -20,21 +20,18 @@
  * BENCH_PUBLISHERS (4). The last line printed is one JSON object of the figures.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
-import { simulate, type SimulateOptions } from '../bin/simulate.js';
+import { readFileSync } from 'node:fs';
 import { MqttConsumer } from '../ingest/mqtt.js';
 import { compileTopicTemplate } from '../ingest/chirpstack.js';
-import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { createOwnerPool } from '../src/db/pool.js';
 import { migrate } from '../src/db/migrate.js';
 import { startEmbeddedBroker } from '../src/mqtt/broker.js';
 import { SPACE_EVENTS_CHANNEL } from '../src/events.js';
 import { createLogger } from '../src/log.js';
-import { devEuiAt } from '../src/simulator/payloads.js';
 import { startPrivateMosquitto, mosquittoVersion } from './lib/mosquitto.js';
+import { benchDatabase } from './lib/database.js';
+import { BENCH_TOPIC_TEMPLATE, publishFleet, waitUntil } from './lib/fleet.js';
+import { seedFleets, type Fleet } from '../test/helpers/fleet.js';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000);
@@ -48,10 +45,7 @@ const FIRST_DEV_EUI = '70B3D5E750000000';
  */
 const LATENCY_DEVICES = 1_000;
 const LATENCY_FIRST_DEV_EUI = '70B3D5E760000000';
-const TEMPLATE = 'application/{application_id}/device/{dev_eui}/event/{event}';
 const ROOT = new URL('../', import.meta.url).pathname;
-/** A phase that makes no progress for this long has stalled. */
-const STALL_MS = 30_000;
 const READINGS_POLL_MS = 500;
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'warn', 'bench-ingest');
@@ -62,73 +56,15 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-interface Fleet {
-  first: string;
-  devices: number;
-}
 const MAIN_FLEET: Fleet = { first: FIRST_DEV_EUI, devices: DEVICES };
 const LATENCY_FLEET: Fleet = { first: LATENCY_FIRST_DEV_EUI, devices: LATENCY_DEVICES };
 
-/** Publishes `count` uplinks split over PUBLISHERS parallel simulators, each with its own devices. */
-async function publish(url: string, fleet: Fleet, count: number, rate: number, changeProbability: number, seed: number): Promise<void> {
-  const per = Math.ceil(fleet.devices / PUBLISHERS);
-  await Promise.all(
-    Array.from({ length: PUBLISHERS }, (_, k) => {
-      const opts: SimulateOptions = {
-        devices: Math.min(per, fleet.devices - k * per),
-        rate: rate / PUBLISHERS,
-        count: Math.ceil(count / PUBLISHERS),
-        url,
-        template: TEMPLATE,
-        decoder: 'nwave-nps405',
-        firstDevEui: devEuiAt(fleet.first, k * per),
-        applicationId: '17c82e96-be03-4f38-aef3-f83d48582d97',
-        changeProbability,
-        qos: 1,
-        seed: seed + k,
-        quiet: true,
-      };
-      return simulate(opts, undefined, () => undefined);
-    }),
-  );
-}
-
-async function waitUntil(what: string, progress: () => Promise<number> | number, target: number, pollMs = 50): Promise<void> {
-  let last = -1;
-  let lastChange = Date.now();
-  for (;;) {
-    const n = await progress();
-    if (n >= target) return;
-    if (n !== last) {
-      last = n;
-      lastChange = Date.now();
-    } else if (Date.now() - lastChange > STALL_MS) {
-      throw new Error(`${what} stalled at ${n}/${target}`);
-    }
-    await new Promise((r) => setTimeout(r, pollMs));
-  }
-}
-
-async function seed(owner: pg.Pool): Promise<void> {
-  const tenant = '00000000-0000-4000-8000-00000000be1c';
-  const euis = [MAIN_FLEET, LATENCY_FLEET].flatMap((f) => Array.from({ length: f.devices }, (_, i) => devEuiAt(f.first, i)));
-  await owner.query(`INSERT INTO tenants (id, name, slug) VALUES ($1, 'Bench City', 'bench-city')`, [tenant]);
-  await owner.query(`INSERT INTO sites (id, tenant_id, name, is_default) VALUES ($1, $1, 'Bench site', true)`, [tenant]);
-  await owner.query(
-    `WITH s AS (
-       INSERT INTO spaces (tenant_id, site_id, code)
-       SELECT $1, $1, 'S-' || lpad(n::text, 6, '0') FROM generate_series(1, $2) n
-       RETURNING id, code)
-     INSERT INTO devices (tenant_id, dev_eui, device_type, decoder, assigned_space_id, assigned_at, status, lifecycle_state)
-     SELECT $1, e.eui, 'sensor', 'nwave-nps405', s.id, now(), 'assigned', 'commissioned'
-       FROM unnest($3::text[]) WITH ORDINALITY AS e(eui, n)
-       JOIN s ON s.code = 'S-' || lpad(e.n::text, 6, '0')`,
-    [tenant, euis.length, euis],
-  );
+function publish(url: string, fleet: Fleet, count: number, rate: number, changeProbability: number, seed: number): Promise<void> {
+  return publishFleet(url, fleet, { count, rate, changeProbability, seed, publishers: PUBLISHERS });
 }
 
 async function ceiling(url: string): Promise<number> {
-  const topics = compileTopicTemplate(TEMPLATE);
+  const topics = compileTopicTemplate(BENCH_TOPIC_TEMPLATE);
   let received = 0;
   const consumer = new MqttConsumer({
     url,
@@ -183,34 +119,14 @@ async function main(): Promise<void> {
   }
 
   // Database.
-  let databaseUrl = process.env.DATABASE_URL;
-  let dataDir: string | undefined;
-  if (!databaseUrl) {
-    dataDir = mkdtempSync(join(tmpdir(), 'baygate-bench-pg-'));
-    const db = await startEmbeddedPostgres({ dataDir, port: 0, log });
-    stops.push(() => db.stop());
-    databaseUrl = db.url;
-  } else {
-    // A scratch database on the given server, dropped afterwards.
-    const name = `baygate_bench_${process.pid}`;
-    const admin = new pg.Client({ connectionString: databaseUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const server = databaseUrl;
-    databaseUrl = Object.assign(new URL(databaseUrl), { pathname: `/${name}` }).toString();
-    stops.push(async () => {
-      const a = new pg.Client({ connectionString: server });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await a.end();
-    });
-  }
+  const db = await benchDatabase(log);
+  stops.push(() => db.stop());
+  const databaseUrl = db.url;
   const owner = createOwnerPool(databaseUrl, { max: 4, log, applicationName: 'bench-ingest' });
   stops.push(() => owner.end());
   try {
     await migrate(owner);
-    await seed(owner);
+    await seedFleets(owner, { id: '00000000-0000-4000-8000-00000000be1c', name: 'Bench City', slug: 'bench-city' }, [MAIN_FLEET, LATENCY_FLEET]);
     say(`broker: ${broker} ${brokerVersion}, window: ${window}; ${DEVICES} devices, ${MESSAGES} uplinks`);
 
     const ceilingPerS = await ceiling(mqttUrl);
@@ -226,7 +142,7 @@ async function main(): Promise<void> {
         DATABASE_URL: databaseUrl,
         MQTT_URL: mqttUrl,
         MQTT_CLIENT_ID: `bench-ingest-${process.pid}`,
-        CHIRPSTACK_EVENT_TOPIC: TEMPLATE,
+        CHIRPSTACK_EVENT_TOPIC: BENCH_TOPIC_TEMPLATE,
         JWT_SECRET: 'bench-secret-bench-secret-bench-secret',
         LOG_LEVEL: 'info',
         METRICS_PORT: '0',
@@ -292,7 +208,6 @@ async function main(): Promise<void> {
     );
   } finally {
     for (const stop of stops.reverse()) await stop().catch((err) => say(`cleanup: ${err}`));
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -4,7 +4,7 @@
  * the figures measure the configuration a deployment ships and never the machine's broker.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -40,17 +40,31 @@ export function mosquittoVersion(): string | null {
   }
 }
 
+export interface PrivateMosquittoOptions {
+  /** Listen here (a restart keeps its clients' address); a free port when left out. */
+  port?: number;
+  /**
+   * Persist sessions and queued messages in this directory (the caller's, kept after stop),
+   * as deploy/mosquitto/mosquitto.conf does: a broker started again on it resumes them.
+   */
+  persistenceDir?: string;
+}
+
 /** Starts Mosquitto with the deploy settings; null when the binary is not installed. */
-export async function startPrivateMosquitto(): Promise<PrivateMosquitto | null> {
+export async function startPrivateMosquitto(opts: PrivateMosquittoOptions = {}): Promise<PrivateMosquitto | null> {
   const version = mosquittoVersion();
   if (!version) return null;
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'baygate-bench-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
   const settings = deploySettings();
+  // persistence_location must end with a slash (mosquitto.conf(5)). Started as root, Mosquitto
+  // drops to the `mosquitto` user (mosquitto.conf(5), `user`), which must be able to write there.
+  if (opts.persistenceDir) chmodSync(opts.persistenceDir, 0o777);
+  const persistence = opts.persistenceDir ? ['persistence true', `persistence_location ${opts.persistenceDir.replace(/\/?$/, '/')}`] : ['persistence false'];
   writeFileSync(
     conf,
-    [`listener ${port} 127.0.0.1`, 'persistence false', ...Object.entries(settings).map(([k, v]) => `${k} ${v}`), ''].join('\n'),
+    [`listener ${port} 127.0.0.1`, ...persistence, ...Object.entries(settings).map(([k, v]) => `${k} ${v}`), ''].join('\n'),
   );
   const child: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -2,6 +2,7 @@
 // with SIGTERM, and while ingest is killed with SIGKILL; afterwards every uplink is applied
 // exactly once (counted in SQL), because a message is acknowledged only after its commit
 // and the broker redelivers the rest on the persistent session.
+// Bounded here (1,000 uplinks per fault); `npm run soak` runs it at FUZZ_SCALE=20 (20,000).
 import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,28 +21,20 @@ import { testConfig } from '../helpers/api.js';
 import { testDb } from '../helpers/db.js';
 import { testBroker, type TestBroker } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/wait.js';
+import { fuzzScale, reportFigures } from '../helpers/fuzz.js';
+import { seedFleets } from '../helpers/fleet.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const FIRST = '70B3D5E7FA000000';
 const DEVICES = 50;
 const log = createLogger('silent');
+/** Uplinks per fault: 1,000 in `npm test`; `npm run soak` (FUZZ_SCALE=20) sends 20,000. */
+const COUNT = Math.round(1_000 * fuzzScale());
 // Three restarts of real processes: more than tap's default per-file timeout on a busy machine.
-t.setTimeout(300_000);
+t.setTimeout(300_000 * Math.max(1, fuzzScale()));
 
-/** A tenant with DEVICES sensors, each assigned to a space; returns nothing but rows. */
-async function seed(owner: Pool): Promise<void> {
-  const tenant = '00000000-0000-4000-8000-0000000fa017';
-  const euis = Array.from({ length: DEVICES }, (_, i) => devEuiAt(FIRST, i));
-  await owner.query(`INSERT INTO tenants (id, name, slug) VALUES ($1, 'Faults', 'faults')`, [tenant]);
-  await owner.query(`INSERT INTO sites (id, tenant_id, name, is_default) VALUES ($1, $1, 'Site', true)`, [tenant]);
-  await owner.query(
-    `WITH s AS (INSERT INTO spaces (tenant_id, site_id, code) SELECT $1, $1, 'F-' || n FROM generate_series(1, $2) n RETURNING id, code)
-     INSERT INTO devices (tenant_id, dev_eui, device_type, decoder, assigned_space_id, status, lifecycle_state)
-     SELECT $1, e.eui, 'sensor', 'nwave-nps405', s.id, 'assigned', 'commissioned'
-       FROM unnest($3::text[]) WITH ORDINALITY e(eui, n) JOIN s ON s.code = 'F-' || e.n`,
-    [tenant, DEVICES, euis],
-  );
-}
+/** A tenant with DEVICES sensors, each assigned to a space. */
+const seed = (owner: Pool) => seedFleets(owner, { id: '00000000-0000-4000-8000-0000000fa017', name: 'Faults', slug: 'faults' }, [{ first: FIRST, devices: DEVICES }]);
 
 /**
  * Publishes `count` uplinks at QoS 1, round-robin over the devices, each a status frame
@@ -67,9 +60,10 @@ async function publish(broker: TestBroker, count: number, perSecond: number, dur
   }
 }
 
-async function assertExactlyOnce(t: Test, owner: Pool, count: number): Promise<void> {
-  await waitFor(async () => Number((await owner.query('SELECT count(*) AS n FROM sensor_readings')).rows[0].n) >= count, 60_000, `${count} readings`);
+async function assertExactlyOnce(t: Test, owner: Pool, count: number, suite: string): Promise<void> {
+  await waitFor(async () => Number((await owner.query('SELECT count(*) AS n FROM sensor_readings')).rows[0].n) >= count, 60_000 * Math.max(1, fuzzScale()), `${count} readings`);
   const r = await owner.query('SELECT count(*) AS n, count(DISTINCT deduplication_id) AS d FROM sensor_readings');
+  reportFigures(t, suite, { uplinks: count, applied: Number(r.rows[0].d), lost: count - Number(r.rows[0].d), duplicates: Number(r.rows[0].n) - Number(r.rows[0].d) });
   t.equal(Number(r.rows[0].n), count, 'every uplink stored');
   t.equal(Number(r.rows[0].d), count, 'none twice');
   const last = Math.floor((count - 1) / DEVICES) + 1;
@@ -97,10 +91,9 @@ t.test('PostgreSQL restarts mid-stream: ingest holds its acknowledgements and lo
   const ingest = await startIngest({ config, databaseUrl: db.url, mqttUrl: broker.url, log, metricsServer: false });
   t.teardown(() => ingest.stop());
 
-  const COUNT = 1_000;
   let restarted: Promise<void> | null = null;
   await publish(broker, COUNT, 500, async (sent) => {
-    if (sent !== 300) return;
+    if (sent !== Math.round(COUNT * 0.3)) return;
     restarted = (async () => {
       await db.stop();
       await waitFor(() => ingest.pipeline.dbDown, 10_000, 'ingest to notice the database is gone');
@@ -110,7 +103,7 @@ t.test('PostgreSQL restarts mid-stream: ingest holds its acknowledgements and lo
   });
   await restarted;
   t.ok(true, 'the database was stopped for over a second while uplinks flowed');
-  await assertExactlyOnce(t, owner, COUNT);
+  await assertExactlyOnce(t, owner, COUNT, 'ingest-faults postgres-restart');
 });
 
 /** Runs ingest as its own process; `subscribed` resolves once its MQTT session is subscribed. */
@@ -149,11 +142,10 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     t.teardown(() => first.child.kill('SIGKILL'));
     // Its persistent session must exist before the first publish, or the broker has no one to queue for.
     await first.subscribed;
-    const COUNT = 1_000;
     let stoppedAt = -1;
     let exitCode: number | null | undefined;
     await publish(broker, COUNT, 500, async (sent) => {
-      if (sent !== 400) return;
+      if (sent !== Math.round(COUNT * 0.4)) return;
       stoppedAt = await readings();
       first.child.kill(signal);
       exitCode = await first.exited;
@@ -162,7 +154,7 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     t.ok(stoppedAt > 0 && stoppedAt < COUNT, `stopped mid-stream (${stoppedAt} applied)`);
     if (signal === 'SIGTERM') t.equal(exitCode, 0, 'SIGTERM: a clean exit after committing the batch in flight');
     first = spawnIngest(env);
-    await assertExactlyOnce(t, db.owner, COUNT);
+    await assertExactlyOnce(t, db.owner, COUNT, `ingest-faults ${signal}`);
     first.child.kill('SIGTERM');
     t.equal(await first.exited, 0);
   });

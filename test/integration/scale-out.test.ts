@@ -14,10 +14,14 @@ import { startPrivateMosquitto } from '../../bench/lib/mosquitto.js';
 import { testConfig } from '../helpers/api.js';
 import { testDb } from '../helpers/db.js';
 import { waitFor } from '../helpers/wait.js';
+import { fuzzScale, reportFigures } from '../helpers/fuzz.js';
+import { seedFleets } from '../helpers/fleet.js';
 
 const FIRST = '70B3D5E7AB000000';
 const DEVICES = 40;
-const COUNT = 1_000;
+/** 1,000 uplinks in `npm test`; `npm run soak` multiplies them by FUZZ_SCALE. */
+const COUNT = Math.round(1_000 * fuzzScale());
+t.setTimeout(60_000 * Math.max(1, fuzzScale()));
 
 t.test('two ingest processes share the feed', async (t) => {
   let url = process.env.MQTT_URL;
@@ -29,16 +33,7 @@ t.test('two ingest processes share the feed', async (t) => {
     url = own.url;
   }
   const db = await testDb(t);
-  const tenant = '00000000-0000-4000-8000-00000000a5ca';
-  const euis = Array.from({ length: DEVICES }, (_, i) => devEuiAt(FIRST, i));
-  await db.owner.query(`INSERT INTO tenants (id, name, slug) VALUES ($1, 'Scale', 'scale')`, [tenant]);
-  await db.owner.query(`INSERT INTO sites (id, tenant_id, name, is_default) VALUES ($1, $1, 'Site', true)`, [tenant]);
-  await db.owner.query(
-    `WITH s AS (INSERT INTO spaces (tenant_id, site_id, code) SELECT $1, $1, 'X-' || n FROM generate_series(1, $2) n RETURNING id, code)
-     INSERT INTO devices (tenant_id, dev_eui, device_type, decoder, assigned_space_id)
-     SELECT $1, e.eui, 'sensor', 'nwave-nps405', s.id FROM unnest($3::text[]) WITH ORDINALITY e(eui, n) JOIN s ON s.code = 'X-' || e.n`,
-    [tenant, DEVICES, euis],
-  );
+  await seedFleets(db.owner, { id: '00000000-0000-4000-8000-00000000a5ca', name: 'Scale', slug: 'scale' }, [{ first: FIRST, devices: DEVICES }]);
 
   const id = randomBytes(4).toString('hex');
   const template = `bgt-${id}/application/{application_id}/device/{dev_eui}/event/{event}`;
@@ -68,12 +63,16 @@ t.test('two ingest processes share the feed', async (t) => {
     await pub.publishAsync(eventTopic(template, devEui, 'up'), JSON.stringify(ev), { qos: 1 });
   }
 
-  await waitFor(async () => Number((await db.owner.query('SELECT count(*) AS n FROM sensor_readings')).rows[0].n) >= COUNT, 60_000, 'all readings');
+  await waitFor(async () => Number((await db.owner.query('SELECT count(*) AS n FROM sensor_readings')).rows[0].n) >= COUNT, 60_000 * Math.max(1, fuzzScale()), 'all readings');
   const counts = await db.owner.query('SELECT count(*) AS n, count(DISTINCT deduplication_id) AS d FROM sensor_readings');
   t.equal(Number(counts.rows[0].n), COUNT, 'every uplink applied');
   t.equal(Number(counts.rows[0].d), COUNT, 'none twice');
   const received = ingests.map((i) => i.consumer.stats.received);
   t.ok(received.every((n) => n > 0), `both processes took a share (${received.join(' + ')})`);
+  reportFigures(t, 'scale-out ingest', {
+    uplinks: COUNT, applied: Number(counts.rows[0].d), lost: COUNT - Number(counts.rows[0].d),
+    duplicates: Number(counts.rows[0].n) - Number(counts.rows[0].d), split: received.join('/'),
+  });
   const last = Math.floor((COUNT - 1) / DEVICES) + 1;
   const states = await db.owner.query(`SELECT DISTINCT current_state FROM spaces`);
   t.same(states.rows, [{ current_state: last % 2 ? 'occupied' : 'free' }], 'every space ends at its last frame');
