@@ -18,10 +18,15 @@ import { siteRoutes } from './routes/sites.js';
 import { spaceRoutes } from './routes/spaces.js';
 import { userRoutes } from './routes/users.js';
 import { deviceRoutes } from './routes/devices.js';
+import { deviceDownlinkRoutes } from './routes/device-downlinks.js';
+import { displayPolicyRoutes } from './routes/display-policy.js';
+import { unclaimedDeviceRoutes } from './routes/unclaimed-devices.js';
+import { tenantChirpstackRoutes } from './routes/tenant-chirpstack.js';
 import { gatewayRoutes } from './routes/gateways.js';
 import { eventRoutes } from './routes/events.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { analyticsRoutes } from './routes/analytics.js';
+import { deadLetterRoutes } from './routes/dead-letters.js';
 import type { LiveHub } from './live/hub.js';
 import { reservationRoutes } from './routes/reservations.js';
 import { readyRoutes } from './routes/ready.js';
@@ -62,11 +67,17 @@ export function allRoutes(deps: AppDeps): RouteDef[] {
     ...siteRoutes({ pool }),
     ...spaceRoutes({ pool }),
     ...userRoutes({ pool, bcryptRounds: config.bcryptRounds }),
+    // Before the device routes: koa-router runs the first route that matches, and /devices/:id would take "unclaimed".
+    ...unclaimedDeviceRoutes({ pool }),
     ...deviceRoutes({ pool }),
+    ...deviceDownlinkRoutes({ pool }),
+    ...displayPolicyRoutes({ pool }),
+    ...tenantChirpstackRoutes({ pool }),
     ...gatewayRoutes({ pool, gatewayOfflineMinutes: config.gatewayOfflineMinutes }),
     ...eventRoutes({ live: deps.live }),
     ...dashboardRoutes({ pool, settings: config, live: deps.live }),
     ...analyticsRoutes({ pool }),
+    ...deadLetterRoutes({ pool }),
     ...reservationRoutes({ pool, reservationMaxHours: config.reservationMaxHours, reservationPastSkewSeconds: config.reservationPastSkewSeconds }),
     ...inboundWebhookRoutes({ pool }),
     ...webhookSubscriptionRoutes({ pool, allowPrivate: config.webhookAllowPrivate, timeoutMs: config.webhookTimeoutMs }),

@@ -29,6 +29,12 @@ export interface Config {
   readonly mqttClientId: string;
   readonly mqttShareGroup: string | undefined;
   readonly chirpstackEventTopic: string;
+  /** ChirpStack's `command_topic` template; display downlinks go to its `down` command (CHIRPSTACK_COMMAND_TOPIC). */
+  readonly chirpstackCommandTopic: string;
+  /** How long a display downlink may wait for its ack (or, unconfirmed, its txack) before it is retried (DISPLAY_ACK_TIMEOUT_SECONDS). */
+  readonly displayAckTimeoutSeconds: number;
+  /** Publishes of one display downlink before it is failed (DISPLAY_MAX_ATTEMPTS). */
+  readonly displayMaxAttempts: number;
   readonly ingestBatchMax: number;
   readonly ingestBatchMaxMs: number;
   /** Batches ingest applies concurrently, each on its own connection. */
@@ -84,6 +90,10 @@ export interface Config {
   readonly webhookRetryScheduleSeconds: readonly number[];
   /** Consecutive failed attempts after which a subscription is disabled (WEBHOOK_DISABLE_AFTER_FAILURES). */
   readonly webhookDisableAfterFailures: number;
+  /** ChirpStack's gRPC API, `host:port` or `http(s)://host:port` (TLS with https), for the sync_chirpstack job (CHIRPSTACK_API_URL). */
+  readonly chirpstackApiUrl: string | undefined;
+  /** API key ChirpStack issued for the sync (CHIRPSTACK_API_TOKEN); a secret: never logged. */
+  readonly chirpstackApiToken: string | undefined;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -181,6 +191,9 @@ export function loadConfig(env: Env): Config {
     mqttClientId: str(env, 'MQTT_CLIENT_ID'),
     mqttShareGroup: optional(env, 'MQTT_SHARE_GROUP'),
     chirpstackEventTopic: str(env, 'CHIRPSTACK_EVENT_TOPIC'),
+    chirpstackCommandTopic: str(env, 'CHIRPSTACK_COMMAND_TOPIC'),
+    displayAckTimeoutSeconds: int(env, 'DISPLAY_ACK_TIMEOUT_SECONDS', 1, 7 * 86_400),
+    displayMaxAttempts: int(env, 'DISPLAY_MAX_ATTEMPTS', 1, 100),
     ingestBatchMax: batchMax,
     ingestBatchMaxMs: int(env, 'INGEST_BATCH_MAX_MS', 0, 10_000),
     ingestLanes: int(env, 'INGEST_LANES', 1, 16),
@@ -208,5 +221,7 @@ export function loadConfig(env: Env): Config {
     webhookTimeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 100, 60_000),
     webhookRetryScheduleSeconds: intList(env, 'WEBHOOK_RETRY_SCHEDULE_SECONDS', 0, 7 * 86_400),
     webhookDisableAfterFailures: int(env, 'WEBHOOK_DISABLE_AFTER_FAILURES', 1, 1_000),
+    chirpstackApiUrl: optional(env, 'CHIRPSTACK_API_URL'),
+    chirpstackApiToken: optional(env, 'CHIRPSTACK_API_TOKEN'),
   });
 }

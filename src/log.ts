@@ -17,6 +17,7 @@ const SECRET_FIELDS = [
   'token',
   'secret',
   'jwtSecret',
+  'chirpstackApiToken',
   // Connection strings may carry a password (postgres://user:pass@…, mqtt://user:pass@…).
   'databaseUrl',
   'mqttUrl',

@@ -71,6 +71,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   spaces: 'Parking spaces and their live state (free, occupied, reserved, maintenance, unknown).',
   users: "Members of the caller's tenant and their roles.",
   devices: 'LoRaWAN sensors and displays, by DevEUI, and their assignment to spaces.',
+  tenants: "Settings of the caller's tenant, such as the ChirpStack applications whose devices it syncs.",
   operations: 'Liveness, readiness and service information (no authentication).',
 };
 

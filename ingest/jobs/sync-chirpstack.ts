@@ -1,14 +1,80 @@
 /**
- * sync_chirpstack: mirrors device facts from ChirpStack's API. Registered now so the
- * schedule and election exist; the sync comes with issue 6 (CHIRPSTACK_API_URL and
- * CHIRPSTACK_API_TOKEN), until then every run reports `skipped`.
+ * sync_chirpstack: every 5 minutes, when CHIRPSTACK_API_URL and CHIRPSTACK_API_TOKEN are
+ * set, lists the devices of every tenant's mapped ChirpStack applications through
+ * ChirpStack's gRPC API (ingest/chirpstack-api.ts) and applies them per tenant
+ * (src/storage/chirpstack.ts applySync): registered devices get ChirpStack's name, device
+ * profile (as `model`), last seen and battery where baygate lacks them or ChirpStack's are
+ * newer; devices no one registered appear on the tenant's unclaimed list
+ * (GET /api/v6/devices/unclaimed); rows ChirpStack no longer lists, or that were registered
+ * since, are dropped.
+ *
+ * Each tenant's devices are read from ChirpStack first, then written in one transaction
+ * under that tenant's setting, so a ChirpStack failure halfway through a tenant leaves that
+ * tenant as the previous run left it. The other tenants are still synced; then the run ends
+ * as `failed` with ChirpStack's messages (ingest/jobs/index.ts records them in job_runs).
  */
+import type { Pool } from '../../src/db/pool.js';
+import { withTx } from '../../src/db/tx.js';
+import { applySync, listAllApplications, type ListedDevice, type SyncCounts } from '../../src/storage/chirpstack.js';
+import { createChirpstackApi, type ChirpstackApi } from '../chirpstack-api.js';
 import type { JobDef } from './job.js';
+
+export interface ChirpstackSyncCounts extends SyncCounts {
+  tenants: number;
+  applications: number;
+}
+
+/** What one run did, and ChirpStack's message for each tenant it could not list. */
+export async function syncTenants(pool: Pool, api: ChirpstackApi, now: () => Date): Promise<{ counts: ChirpstackSyncCounts; failures: string[] }> {
+  const mapped = await withTx(pool, {}, (c) => listAllApplications(c));
+  const byTenant = new Map<string, string[]>();
+  for (const m of mapped) byTenant.set(m.tenantId, [...(byTenant.get(m.tenantId) ?? []), m.applicationId]);
+  const counts: ChirpstackSyncCounts = {
+    tenants: byTenant.size, applications: mapped.length,
+    listed: 0, registered: 0, updated: 0, unclaimed: 0, registered_elsewhere: 0, removed: 0,
+  };
+  const failures: string[] = [];
+  for (const [tenantId, applications] of byTenant) {
+    // ChirpStack keeps a DevEUI in one application; the map also guards the batch upsert,
+    // which may touch each row once.
+    const listed = new Map<string, ListedDevice>();
+    try {
+      for (const applicationId of applications) {
+        for (const d of await api.listDevices(applicationId)) listed.set(d.devEui, { ...d, applicationId });
+      }
+    } catch (err) {
+      // One tenant's application that ChirpStack refuses (deleted, not under this API key)
+      // must not keep the other tenants from syncing; this tenant keeps what it had.
+      failures.push((err as Error).message);
+      continue;
+    }
+    const c = await withTx(pool, { tenantId }, (tx) => applySync(tx, tenantId, [...listed.values()], now()));
+    for (const k of ['listed', 'registered', 'updated', 'unclaimed', 'registered_elsewhere', 'removed'] as const) counts[k] += c[k];
+  }
+  return { counts, failures };
+}
 
 export const syncChirpstack: JobDef = {
   name: 'sync_chirpstack',
-  schedule: '15 */5 * * * *', // every 5 minutes
-  async run() {
-    return { status: 'skipped', counts: {}, detail: 'not configured: ChirpStack API sync comes with issue 6' };
+  schedule: '15 */5 * * * *', // every 5 minutes, at second 15 (away from the other jobs' ticks)
+  async run({ pool, log, config, now }) {
+    const url = config.chirpstackApiUrl;
+    const token = config.chirpstackApiToken;
+    if (!url || !token) {
+      return { status: 'skipped', counts: {}, detail: 'not configured: set CHIRPSTACK_API_URL and CHIRPSTACK_API_TOKEN' };
+    }
+    const api = createChirpstackApi(url, token);
+    try {
+      const { counts, failures } = await syncTenants(pool, api, now);
+      if (failures.length > 0) {
+        // A failed run records no counts (ingest/jobs/index.ts): what the other tenants got goes to the log.
+        log.warn({ ...counts, failed_tenants: failures.length }, 'ChirpStack sync incomplete');
+        throw new Error(`${failures.length} of ${counts.tenants} tenants not synced: ${failures.join('; ')}`);
+      }
+      if (counts.updated > 0 || counts.unclaimed > 0 || counts.removed > 0) log.info(counts, 'ChirpStack devices synced');
+      return { status: 'succeeded', counts: { ...counts } };
+    } finally {
+      api.close();
+    }
   },
 };

@@ -27,6 +27,8 @@ const CONSTRAINT_MESSAGES: Record<string, string> = {
   devices_dev_eui_key: 'This DevEUI is already registered',
   devices_one_per_space: 'The space already has a device of this type: unassign it first',
   reservations_no_overlap: 'The space is already reserved for an overlapping window',
+  // Says nothing of which tenant holds the application.
+  tenant_chirpstack_applications_pkey: 'A ChirpStack application in the list is mapped to another tenant',
 };
 
 export function isRetryable(err: unknown): boolean {

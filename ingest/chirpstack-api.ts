@@ -1,0 +1,99 @@
+/**
+ * Owns baygate's client of ChirpStack v4's gRPC API (DeviceService, from
+ * @chirpstack/chirpstack-api's generated code): lists the devices of an application, page by
+ * page, as plain objects. Authentication is ChirpStack's API key, sent as
+ * `authorization: Bearer <key>` metadata on every call (ChirpStack docs, "gRPC API: API
+ * authentication"); the key never leaves this module's metadata.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { DeviceServiceClient } from '@chirpstack/chirpstack-api/api/device_grpc_pb.js';
+import devicePb from '@chirpstack/chirpstack-api/api/device_pb.js';
+
+/** Devices asked for per List call; ChirpStack's own web interface pages by tens to hundreds. */
+export const LIST_PAGE_SIZE = 100;
+/** Longest one List call may take before the sync run gives up on ChirpStack. */
+export const CALL_DEADLINE_MS = 30_000;
+/** Devices read from one application at most: guards the loop against a total_count that keeps growing. */
+const MAX_DEVICES_PER_APPLICATION = 100_000;
+
+/** A device as ChirpStack's DeviceService.List describes it (api/device.proto DeviceListItem). */
+export interface ChirpstackDevice {
+  /** Uppercase hex, as baygate stores DevEUIs. */
+  devEui: string;
+  name: string | null;
+  description: string | null;
+  deviceProfileName: string | null;
+  lastSeenAt: Date | null;
+  /** Percent; null when ChirpStack has no device status or says -1 ("not available"). */
+  battery: number | null;
+}
+
+export interface ChirpstackApi {
+  listDevices(applicationId: string): Promise<ChirpstackDevice[]>;
+  close(): void;
+}
+
+/**
+ * `host:port` → plaintext; `http://host:port` → plaintext; `https://host:port` → TLS with
+ * the system's CAs (port 443 when none is given). ChirpStack serves gRPC and its REST
+ * gateway on one port (`[api] bind`, default 0.0.0.0:8080).
+ */
+export function grpcTarget(url: string): { address: string; tls: boolean } {
+  const m = /^(https?):\/\/([^/]+)\/?$/i.exec(url);
+  if (!m) return { address: url, tls: false };
+  const tls = m[1]!.toLowerCase() === 'https';
+  const host = m[2]!;
+  const hasPort = /:\d+$/.test(host);
+  return { address: hasPort ? host : `${host}:${tls ? 443 : 80}`, tls };
+}
+
+function emptyToNull(s: string): string | null {
+  return s === '' ? null : s;
+}
+
+function toDevice(item: InstanceType<typeof devicePb.DeviceListItem>): ChirpstackDevice {
+  const status = item.getDeviceStatus();
+  const level = status?.getBatteryLevel();
+  const seen = item.getLastSeenAt();
+  return {
+    devEui: item.getDevEui().toUpperCase(),
+    name: emptyToNull(item.getName()),
+    description: emptyToNull(item.getDescription()),
+    deviceProfileName: emptyToNull(item.getDeviceProfileName()),
+    lastSeenAt: seen ? seen.toDate() : null,
+    battery: level === undefined || level < 0 ? null : Math.min(100, level),
+  };
+}
+
+export function createChirpstackApi(url: string, token: string): ChirpstackApi {
+  const { address, tls } = grpcTarget(url);
+  const client = new DeviceServiceClient(address, tls ? grpc.credentials.createSsl() : grpc.credentials.createInsecure());
+  const metadata = new grpc.Metadata();
+  metadata.set('authorization', `Bearer ${token}`);
+
+  const listPage = (applicationId: string, offset: number) =>
+    new Promise<InstanceType<typeof devicePb.ListDevicesResponse>>((resolve, reject) => {
+      const req = new devicePb.ListDevicesRequest();
+      req.setApplicationId(applicationId);
+      req.setLimit(LIST_PAGE_SIZE);
+      req.setOffset(offset);
+      client.list(req, metadata, { deadline: Date.now() + CALL_DEADLINE_MS }, (err, res) => {
+        if (err || !res) reject(new Error(`ChirpStack DeviceService.List (application ${applicationId}): ${err ? err.details || err.message : 'no response'}`));
+        else resolve(res);
+      });
+    });
+
+  return {
+    async listDevices(applicationId) {
+      const devices: ChirpstackDevice[] = [];
+      for (;;) {
+        const page = await listPage(applicationId, devices.length);
+        const items = page.getResultList();
+        devices.push(...items.map(toDevice));
+        if (items.length === 0 || devices.length >= page.getTotalCount() || devices.length >= MAX_DEVICES_PER_APPLICATION) break;
+      }
+      return devices;
+    },
+    close: () => client.close(),
+  };
+}
