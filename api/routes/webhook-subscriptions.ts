@@ -4,9 +4,10 @@
  * only the ping is sent from here, at once, so the admin sees the receiver's answer.
  */
 import { randomUUID } from 'node:crypto';
-import type { Pool } from '../../src/db/pool.js';
+import type { Pool, Queryable } from '../../src/db/pool.js';
 import { withTx } from '../../src/db/tx.js';
-import { NotFoundError } from '../../src/errors.js';
+import { NotFoundError, ValidationError } from '../../src/errors.js';
+import { missingSiteIds } from '../../src/storage/sites.js';
 import { listOf, pageWindow, pagination, timestamp, uuid, type Page } from '../../src/schemas/common.js';
 import { EVENT_TYPES, type EventType } from '../../src/storage/space-events.js';
 import {
@@ -76,6 +77,18 @@ interface Body {
   enabled: boolean;
 }
 
+/**
+ * A site filter must name the tenant's own live sites: a mistyped id would otherwise filter
+ * out every event without a word. Another tenant's site answers like a random id.
+ */
+async function checkSites(c: Queryable, s: SubscriptionInput): Promise<void> {
+  const missing = s.site_ids ? await missingSiteIds(c, s.site_ids) : [];
+  if (missing.length > 0) {
+    const message = `body.site_ids: no such site: ${missing.join(', ')}`;
+    throw new ValidationError(message, [{ field: 'body.site_ids', message }]);
+  }
+}
+
 export function webhookSubscriptionRoutes(deps: WebhookSubscriptionDeps): RouteDef[] {
   const { pool } = deps;
   const input = async (b: Body): Promise<SubscriptionInput> => {
@@ -94,7 +107,10 @@ export function webhookSubscriptionRoutes(deps: WebhookSubscriptionDeps): RouteD
       handler: async (_ctx, { body, principal }) => {
         const s = await input(body as Body);
         const secret = newSecret();
-        const sub = await withTx(pool, { tenantId: principal.tenantId }, (c) => insertSubscription(c, principal.tenantId, s, secret));
+        const sub = await withTx(pool, { tenantId: principal.tenantId }, async (c) => {
+          await checkSites(c, s);
+          return insertSubscription(c, principal.tenantId, s, secret);
+        });
         return { ...subscriptionJson(sub), secret };
       },
     },
@@ -116,7 +132,14 @@ export function webhookSubscriptionRoutes(deps: WebhookSubscriptionDeps): RouteD
       body: subscriptionBody, response: subscriptionSchema,
       handler: async (_ctx, { body, params, principal }) => {
         const s = await input(body as Body);
-        return subscriptionJson(found(await withTx(pool, { tenantId: principal.tenantId }, (c) => updateSubscription(c, params.id!, s))));
+        return subscriptionJson(
+          found(
+            await withTx(pool, { tenantId: principal.tenantId }, async (c) => {
+              await checkSites(c, s);
+              return updateSubscription(c, params.id!, s);
+            }),
+          ),
+        );
       },
     },
     {

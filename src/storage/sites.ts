@@ -124,6 +124,16 @@ export async function deleteSite(c: Queryable, id: string): Promise<'deleted' | 
 }
 
 /** The tenant's default site, where spaces created without site_id go. */
+/** Of the given ids, those that are no live site of the tenant (RLS hides other tenants' sites). */
+export async function missingSiteIds(c: Queryable, ids: string[]): Promise<string[]> {
+  const r = await c.query<{ id: string }>(
+    `SELECT x.id FROM unnest($1::uuid[]) AS x(id)
+      WHERE NOT EXISTS (SELECT 1 FROM sites s WHERE s.id = x.id AND s.deleted_at IS NULL)`,
+    [ids],
+  );
+  return r.rows.map((x) => x.id);
+}
+
 export async function defaultSiteId(c: Queryable): Promise<string | null> {
   const r = await c.query<{ id: string }>(`SELECT id FROM sites WHERE is_default AND deleted_at IS NULL LIMIT 1`);
   return r.rows[0]?.id ?? null;

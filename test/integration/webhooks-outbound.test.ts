@@ -68,6 +68,20 @@ async function setup(t: Test) {
   return { api, token, space, jobs, toggle };
 }
 
+t.test('a site filter names live sites of the tenant, else 400 naming the field', async (t) => {
+  const { api, token, space } = await setup(t);
+  const rx = await receiver(t, [200]);
+  const unknown = crypto.randomUUID();
+  const bad = await api.request('POST', '/api/v6/webhooks', { token, json: { url: rx.url, events: ['space_state'], site_ids: [space.site_id, unknown] } });
+  t.equal(bad.status, 400);
+  t.match(bad.body.error.details, [{ field: 'body.site_ids', message: new RegExp(unknown) }]);
+  const good = await api.request('POST', '/api/v6/webhooks', { token, json: { url: rx.url, events: ['space_state'], site_ids: [space.site_id] } });
+  t.equal(good.status, 201);
+  const put = await api.request('PUT', `/api/v6/webhooks/${good.body.id}`, { token, json: { url: rx.url, events: ['space_state'], site_ids: [unknown], enabled: true } });
+  t.equal(put.status, 400, 'and on replace');
+  t.same((await api.request('GET', `/api/v6/webhooks/${good.body.id}`, { token })).body.site_ids, [space.site_id], 'unchanged');
+});
+
 t.test('signed deliveries, retried until delivered, in order', async (t) => {
   const { api, token, space, toggle } = await setup(t);
   const rx = await receiver(t, [500, 502, 200]);
