@@ -32,6 +32,7 @@ import { startPrivateMosquitto, mosquittoVersion } from './lib/mosquitto.js';
 import { benchDatabase } from './lib/database.js';
 import { BENCH_TOPIC_TEMPLATE, publishFleet, waitUntil } from './lib/fleet.js';
 import { seedFleets, type Fleet } from '../test/helpers/fleet.js';
+import { INGEST_NODE_FLAGS } from '../ingest/main.js';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000);
@@ -135,7 +136,7 @@ async function main(): Promise<void> {
     // Ingest in its own process.
     // BENCH_INGEST_NODE_ARGS: extra node flags for ingest, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const nodeArgs = process.env.BENCH_INGEST_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'ingest/main.ts'], {
+    const child = spawn(process.execPath, [...INGEST_NODE_FLAGS, ...nodeArgs, '--import', 'tsx', 'ingest/main.ts'], {
       cwd: ROOT,
       env: {
         ...process.env,

@@ -26,6 +26,7 @@ import { startPrivateMosquitto } from './lib/mosquitto.js';
 import { benchDatabase } from './lib/database.js';
 import { BENCH_TOPIC_TEMPLATE, publishFleet, waitUntil } from './lib/fleet.js';
 import { seedFleets } from '../test/helpers/fleet.js';
+import { INGEST_NODE_FLAGS } from '../ingest/main.js';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 2_000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 50_000);
@@ -55,7 +56,7 @@ interface Ingest {
 async function startIngests(n: number, databaseUrl: string, mqttUrl: string, group: string): Promise<Ingest[]> {
   const ingests: Ingest[] = [];
   for (let i = 1; i <= n; i++) {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'ingest/main.ts'], {
+    const child = spawn(process.execPath, [...INGEST_NODE_FLAGS, '--import', 'tsx', 'ingest/main.ts'], {
       cwd: ROOT,
       env: {
         ...process.env,

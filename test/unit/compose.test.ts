@@ -8,6 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config.js';
 import defaults from '../../config/defaults.json' with { type: 'json' };
+import pkg from '../../package.json' with { type: 'json' };
+import { INGEST_NODE_FLAGS } from '../../ingest/main.js';
 
 const ROOT = new URL('../../', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, ROOT), 'utf8');
@@ -76,7 +78,8 @@ t.test('services and images', async (t) => {
   t.same(services['baygate-migrate']!.command, ['node', 'bin/baygate.js', 'migrate']);
   t.equal(services['baygate-migrate']!.restart, 'no', 'the migration runs once');
   t.same(services['baygate-api']!.command, ['node', '--import', 'tsx', 'api/main.ts']);
-  t.same(services['baygate-ingest']!.command, ['node', '--import', 'tsx', 'ingest/main.ts']);
+  t.same(services['baygate-ingest']!.command, ['node', ...INGEST_NODE_FLAGS, '--import', 'tsx', 'ingest/main.ts']);
+  t.equal(pkg.scripts['start:ingest'], ['node', ...INGEST_NODE_FLAGS, '--import', 'tsx', 'ingest/main.ts'].join(' '), 'npm run start:ingest runs it the same way');
   for (const cmd of [services['baygate-api']!.command, services['baygate-ingest']!.command]) {
     t.ok(existsSync(new URL((cmd as string[]).at(-1)!, ROOT)), `${(cmd as string[]).at(-1)} exists`);
   }
