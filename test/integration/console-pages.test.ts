@@ -19,14 +19,8 @@ import { testIngest } from '../helpers/ingest.js';
 import { waitFor } from '../helpers/wait.js';
 import { DEFAULT_APPLICATION_ID, DEFAULT_GATEWAY_ID } from '../../src/simulator/events.js';
 import { ensureConsoleBuilt } from '../../web/build.js';
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, FREE, OCCUPIED, UI_TIMEOUT_MS } from '../helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
-/** Longest a UI wait may take: ingest batches in milliseconds, the SSE hop is immediate. */
-const UI_TIMEOUT_MS = 15_000;
-const OCCUPIED = Buffer.from([0x01]); // nwave-nps405 fPort 1: bit 0 = occupied
-const FREE = Buffer.from([0x00]);
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1440, height: 900 };
 /** WCAG 2.1 AA: normal text needs 4.5:1 against its background (SC 1.4.3). */
@@ -134,7 +128,7 @@ async function run(t: Test): Promise<void> {
 
   const browser: Browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: [...ARGS, '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${video}`],
+    args: [...CHROMIUM_ARGS, '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${video}`],
   });
   t.teardown(() => browser.close());
   const login = await api.request('POST', '/api/auth/login', { json: { email: owner.email, password: owner.password } });

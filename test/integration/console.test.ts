@@ -13,14 +13,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { testApi } from '../helpers/api.js';
 import { testIngest } from '../helpers/ingest.js';
 import { ensureConsoleBuilt } from '../../web/build.js';
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, FREE, OCCUPIED, UI_TIMEOUT_MS } from '../helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
-/** Longest a UI wait may take: ingest batches in milliseconds, the SSE hop is immediate. */
-const UI_TIMEOUT_MS = 15_000;
-const OCCUPIED = Buffer.from([0x01]); // nwave-nps405 fPort 1: bit 0 = occupied
-const FREE = Buffer.from([0x00]);
 
 if (existsSync(CHROMIUM)) {
   t.test('the console in a real browser', run);
@@ -56,7 +50,7 @@ async function run(t: Test): Promise<void> {
   // A sensor that has reported once, so the live view has a free tile with device data.
   await uplink(devEui, FREE);
 
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   t.teardown(() => browser.close());
 
   // Views other than the login form start from a session made over the API and put in
