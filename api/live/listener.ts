@@ -1,26 +1,13 @@
 /**
- * Owns the API's one LISTEN connection (pg-listen) on SPACE_EVENTS_CHANNEL: it reconnects
- * with capped exponential backoff, and after every (re)connect it tells the hub to catch
- * up from space_events, since notifications sent while it was away are gone for good
- * ("a NOTIFY is only ever a latency hint", as pg-boss puts it; the table is the data).
+ * Owns the API's one LISTEN connection on SPACE_EVENTS_CHANNEL (src/db/listen.ts): after
+ * every (re)connect it tells the hub to catch up from space_events.
  */
-import pgListen from 'pg-listen';
 import type { Logger } from '../../src/log.js';
+import { listen } from '../../src/db/listen.js';
 import { SPACE_EVENTS_CHANNEL, type SpaceEventNotice } from '../../src/events.js';
-
-// pg-listen is CommonJS with an `exports.default`: under NodeNext that is the module's `default` property.
-const createSubscriber = pgListen.default;
 
 /** application_name of the listener's connection (pg_stat_activity), so operators and tests can find it. */
 export const LISTENER_APPLICATION_NAME = 'baygate-api-listen';
-
-/** Reconnect backoff: first retry at once, then 250 ms doubling to 15 s, with jitter so replicas do not stampede. */
-const BACKOFF_BASE_MS = 250;
-const BACKOFF_MAX_MS = 15_000;
-/** pg-listen runs a trivial query this often to notice a connection that died silently. */
-const LIVENESS_CHECK_MS = 10_000;
-const CONNECT_TIMEOUT_MS = 5_000;
-const STOP_WAIT_MS = 2_000;
 
 export interface ListenerOptions {
   databaseUrl: string;
@@ -37,74 +24,24 @@ export interface Listener {
   stop(): Promise<void>;
 }
 
-class Stopped extends Error {}
-
 function isNotice(p: unknown): p is SpaceEventNotice {
   const n = p as Partial<SpaceEventNotice> | null;
   return typeof n === 'object' && n !== null && typeof n.id === 'number' && typeof n.tenant_id === 'string';
 }
 
-export async function startListener(o: ListenerOptions): Promise<Listener> {
-  let stopped = false;
-  let connected = false;
-  const subscriber = createSubscriber(
-    {
-      connectionString: o.databaseUrl,
-      application_name: LISTENER_APPLICATION_NAME,
-      // LISTEN needs no privilege; the connection still runs as the API's RLS-bound role, like every other.
-      options: '-c role=baygate_app',
-      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    },
-    {
-      paranoidChecking: LIVENESS_CHECK_MS,
-      // pg-listen gives up after retryTimeout unless it is 0 (never); its retry loop has no
-      // other way out, so once stopped the interval callback throws to end it.
-      retryTimeout: 0,
-      retryInterval: (attempt) => {
-        if (stopped) throw new Stopped('listener stopped');
-        const ms = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
-        return ms / 2 + Math.random() * (ms / 2);
+export function startListener(o: ListenerOptions): Promise<Listener> {
+  return listen({
+    databaseUrl: o.databaseUrl,
+    role: 'baygate_app',
+    applicationName: LISTENER_APPLICATION_NAME,
+    log: o.log,
+    channels: {
+      [SPACE_EVENTS_CHANNEL]: (payload) => {
+        if (isNotice(payload)) o.onNotice(payload);
+        else o.log.warn({ payload }, 'ignoring a malformed space event notice');
       },
     },
-  );
-
-  subscriber.events.on('connected', () => {
-    // A reconnect that completes after stop() would leave a live connection behind.
-    if (stopped) {
-      void subscriber.close().catch(() => undefined);
-      return;
-    }
-    connected = true;
-    o.onConnected();
+    onConnected: o.onConnected,
+    onDisconnected: o.onDisconnected,
   });
-  subscriber.events.on('reconnect', (attempt) => {
-    if (attempt === 1) o.log.warn('LISTEN connection lost; reconnecting');
-    connected = false;
-    o.onDisconnected(attempt);
-  });
-  subscriber.events.on('error', (err) => {
-    if (stopped || err instanceof Stopped || /listener stopped/.test(err.message)) return;
-    o.log.error({ err: err.message }, 'LISTEN connection error');
-  });
-  subscriber.notifications.on(SPACE_EVENTS_CHANNEL, (payload: unknown) => {
-    if (isNotice(payload)) o.onNotice(payload);
-    else o.log.warn({ payload }, 'ignoring a malformed space event notice');
-  });
-
-  await subscriber.connect();
-  await subscriber.listenTo(SPACE_EVENTS_CHANNEL);
-  // The first 'connected' came before LISTEN was in place: catch up once more now that it is.
-  connected = true;
-  o.onConnected();
-
-  return {
-    connected: () => connected,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      connected = false;
-      // Ending a connection that already broke can wait for a socket that is gone; do not hang shutdown on it.
-      await Promise.race([subscriber.close().catch(() => undefined), new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);
-    },
-  };
 }

@@ -7,16 +7,8 @@
  * A wake-up runs the job's work directly, without tick election or a job_runs row: the work
  * claims its rows with FOR UPDATE SKIP LOCKED, so concurrent runs (replicas, a tick) are safe.
  */
-import pgListen from 'pg-listen';
 import type { Logger } from '../../src/log.js';
-
-// pg-listen is CommonJS with an `exports.default`: under NodeNext that is the module's `default` property.
-const createSubscriber = pgListen.default;
-
-const BACKOFF_BASE_MS = 250;
-const BACKOFF_MAX_MS = 15_000;
-const LIVENESS_CHECK_MS = 10_000;
-const STOP_WAIT_MS = 2_000;
+import { listen } from '../../src/db/listen.js';
 
 /**
  * Runs `work` at most once at a time; a wake-up while it runs makes it run once more after,
@@ -61,40 +53,16 @@ export interface WakeListener {
   stop(): Promise<void>;
 }
 
-class Stopped extends Error {}
-
+/** Listens on the given channels (src/db/listen.ts); every (re)connect wakes every channel's job once. */
 export async function startWakeListener(o: { databaseUrl: string; log: Logger; channels: Record<string, () => void> }): Promise<WakeListener> {
-  let stopped = false;
   const wakeAll = () => Object.values(o.channels).forEach((f) => f());
-  const subscriber = createSubscriber(
-    { connectionString: o.databaseUrl, application_name: 'baygate-ingest-listen', options: '-c role=baygate_ingest' },
-    {
-      paranoidChecking: LIVENESS_CHECK_MS,
-      retryTimeout: 0,
-      retryInterval: (attempt) => {
-        if (stopped) throw new Stopped('listener stopped');
-        const ms = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
-        return ms / 2 + Math.random() * (ms / 2);
-      },
-    },
-  );
-  subscriber.events.on('connected', () => {
-    if (stopped) return void subscriber.close().catch(() => undefined);
-    wakeAll();
+  const l = await listen({
+    databaseUrl: o.databaseUrl,
+    role: 'baygate_ingest',
+    applicationName: 'baygate-ingest-listen',
+    log: o.log,
+    channels: o.channels,
+    onConnected: wakeAll,
   });
-  subscriber.events.on('error', (err) => {
-    if (stopped || err instanceof Stopped || /listener stopped/.test(err.message)) return;
-    o.log.error({ err: err.message }, 'LISTEN connection error');
-  });
-  for (const [channel, wake] of Object.entries(o.channels)) subscriber.notifications.on(channel, () => wake());
-  await subscriber.connect();
-  for (const channel of Object.keys(o.channels)) await subscriber.listenTo(channel);
-  wakeAll();
-  return {
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await Promise.race([subscriber.close().catch(() => undefined), new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);
-    },
-  };
+  return { stop: () => l.stop() };
 }
