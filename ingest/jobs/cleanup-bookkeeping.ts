@@ -1,13 +1,15 @@
 /**
  * cleanup_bookkeeping: removes what only needs to be kept a while: idempotency keys past
- * their 24 h and delivered webhook deliveries past WEBHOOK_DELIVERIES_RETENTION_DAYS (per
- * tenant, under its setting), and job_runs records past JOB_RUNS_RETENTION_DAYS.
+ * their 24 h, delivered webhook deliveries and ended display downlinks past
+ * WEBHOOK_DELIVERIES_RETENTION_DAYS and DISPLAY_DOWNLINKS_RETENTION_DAYS (per tenant, under
+ * its setting), and job_runs records past JOB_RUNS_RETENTION_DAYS.
  */
 import { withTx } from '../../src/db/tx.js';
 import { deleteExpiredIdempotencyKeys } from '../../src/storage/reservations.js';
 import { deleteJobRunsOlderThan } from '../../src/storage/jobs.js';
 import { listTenantIds } from '../../src/storage/tenants.js';
 import { deleteDeliveredOlderThan } from '../../src/storage/webhook-subscriptions.js';
+import { deleteEndedDownlinksOlderThan } from '../../src/storage/display-downlinks.js';
 import type { JobDef } from './job.js';
 
 const DELETE_BATCH = 5_000;
@@ -19,6 +21,8 @@ export const JOB_RUNS_RETENTION_DAYS = 30;
  * fastest of all the bookkeeping.
  */
 export const WEBHOOK_DELIVERIES_RETENTION_DAYS = 7;
+/** A month of what each sign was told and how it answered, for a technician chasing a faulty display. */
+export const DISPLAY_DOWNLINKS_RETENTION_DAYS = 30;
 
 /** Repeats a bounded delete until it deletes less than a full batch; returns the total. */
 async function drain(step: () => Promise<number>): Promise<number> {
@@ -37,11 +41,13 @@ export const cleanupBookkeeping: JobDef = {
     const tenants = await withTx(pool, {}, (c) => listTenantIds(c));
     let keys = 0;
     let deliveries = 0;
+    let downlinks = 0;
     for (const tenantId of tenants) {
       keys += await drain(() => withTx(pool, { tenantId }, (c) => deleteExpiredIdempotencyKeys(c, DELETE_BATCH)));
       deliveries += await drain(() => withTx(pool, { tenantId }, (c) => deleteDeliveredOlderThan(c, WEBHOOK_DELIVERIES_RETENTION_DAYS, DELETE_BATCH)));
+      downlinks += await drain(() => withTx(pool, { tenantId }, (c) => deleteEndedDownlinksOlderThan(c, DISPLAY_DOWNLINKS_RETENTION_DAYS, DELETE_BATCH)));
     }
     const runs = await drain(() => withTx(pool, {}, (c) => deleteJobRunsOlderThan(c, JOB_RUNS_RETENTION_DAYS, DELETE_BATCH)));
-    return { status: 'succeeded', counts: { idempotency_keys_deleted: keys, webhook_deliveries_deleted: deliveries, job_runs_deleted: runs } };
+    return { status: 'succeeded', counts: { idempotency_keys_deleted: keys, webhook_deliveries_deleted: deliveries, display_downlinks_deleted: downlinks, job_runs_deleted: runs } };
   },
 };

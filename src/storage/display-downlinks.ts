@@ -244,3 +244,21 @@ export function downlinkJson(r: DownlinkRow) {
     updated_at: r.updated_at.toISOString(),
   };
 }
+
+/**
+ * Deletes downlinks that ended (acknowledged, failed, expired, superseded) more than `days`
+ * ago, at most `limit` per call, keeping each display's latest one that was not superseded:
+ * displayTargets compares what a sign should show with it.
+ */
+export async function deleteEndedDownlinksOlderThan(c: Queryable, days: number, limit: number): Promise<number> {
+  const r = await c.query(
+    `DELETE FROM display_downlinks WHERE id IN (
+       SELECT x.id FROM display_downlinks x
+        WHERE x.status IN ('acknowledged', 'failed', 'expired', 'superseded')
+          AND x.updated_at < now() - make_interval(days => $1)
+          AND EXISTS (SELECT 1 FROM display_downlinks y WHERE y.device_id = x.device_id AND y.id > x.id AND y.status <> 'superseded')
+        LIMIT $2)`,
+    [days, limit],
+  );
+  return r.rowCount ?? 0;
+}

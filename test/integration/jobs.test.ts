@@ -115,6 +115,19 @@ t.test('cleanup_readings and cleanup_bookkeeping delete what is past retention, 
               ($1, $2, 3, 'space_state', '{}', now() - interval '8 days', 'pending', NULL)`,
       [user.tenant_id, sub.rows[0].id],
     );
+    // Display downlinks that ended 40 days ago: acknowledged, then superseded, then the latest
+    // acknowledged one, which stays (it is what the sign was last told).
+    const display = await db.owner.query(
+      `INSERT INTO devices (tenant_id, dev_eui, device_type) VALUES ($1, $2, 'display') RETURNING id, dev_eui`,
+      [user.tenant_id, slug === 'acme' ? '70B3D5E75E0000D1' : '70B3D5E75E0000D2'],
+    );
+    await db.owner.query(
+      `INSERT INTO display_downlinks (tenant_id, device_id, display_state, colour, blink, encoding, dev_eui, application_id, topic,
+                                      f_port, data, confirmed, status, max_attempts, updated_at)
+       SELECT $1, $2, 'free', '#00ff00', false, 'generic', $3, 'app', 't', 10, '\\x00ff0000', true, s, 3, now() - interval '40 days'
+         FROM unnest(ARRAY['acknowledged', 'superseded', 'acknowledged']) WITH ORDINALITY AS x(s, n) ORDER BY n`,
+      [user.tenant_id, display.rows[0].id, display.rows[0].dev_eui],
+    );
   }
   await db.owner.query(`INSERT INTO job_runs (job, trigger, runner, started_at, finished_at, status) VALUES ('old', 'manual', 'x', now() - interval '31 days', now() - interval '31 days', 'succeeded')`);
 
@@ -126,7 +139,9 @@ t.test('cleanup_readings and cleanup_bookkeeping delete what is past retention, 
   t.same(left.rows.map((r) => r.n), [2, 2], 'the recent readings of both tenants stay');
 
   const book = await jobs.runOnce('cleanup_bookkeeping');
-  t.match(book, { status: 'succeeded', counts: { idempotency_keys_deleted: 2, webhook_deliveries_deleted: 2, job_runs_deleted: 1 } });
+  t.match(book, { status: 'succeeded', counts: { idempotency_keys_deleted: 2, webhook_deliveries_deleted: 2, display_downlinks_deleted: 4, job_runs_deleted: 1 } });
+  const downlinks = await db.owner.query(`SELECT status, id = (SELECT max(id) FROM display_downlinks m WHERE m.device_id = d.device_id) AS latest FROM display_downlinks d`);
+  t.same(downlinks.rows, [{ status: 'acknowledged', latest: true }, { status: 'acknowledged', latest: true }], "each sign's latest downlink stays");
   const deliveries = await db.owner.query(`SELECT event_id::int AS e FROM webhook_deliveries ORDER BY tenant_id, event_id`);
   t.same(deliveries.rows.map((r) => r.e), [2, 3, 2, 3], 'recent deliveries and the pending queue stay, in both tenants');
   const keys = await db.owner.query('SELECT key FROM idempotency_keys ORDER BY key');
