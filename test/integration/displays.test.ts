@@ -199,6 +199,21 @@ t.test('display downlinks', async (t) => {
     t.equal((await downlinks(display.id))[0].status, 'failed');
   });
 
+  await t.test('unassigning a display supersedes its downlink on the way: no retries for a space it left', async (t) => {
+    const spare = await newSpace('C-1');
+    const eui = '70B3D5E75E0000D3';
+    const display = await register({ dev_eui: eui, device_type: 'display', config: { application_id: APP, display_encoding: 'generic' } });
+    await assign(display.id, spare.id);
+    await jobs.runOnce('display_downlinks');
+    await waitFor(async () => (await downlinks(display.id))[0]?.status === 'published', 10_000, 'published');
+    t.equal((await api.request('POST', `/api/v6/devices/${display.id}/unassign`, { token, json: {} })).status, 200);
+    t.match((await downlinks(display.id))[0], { status: 'superseded', last_error: /moved or unassigned/ });
+    const sent = commandsFor(eui).length;
+    await overdue(display.id);
+    await jobs.runOnce('display_downlinks');
+    t.equal(commandsFor(eui).length, sent, 'nothing more is sent to it');
+  });
+
   await t.test('downlinks of an unknown device: 404', async (t) => {
     const r = await api.request('GET', `/api/v6/devices/${crypto.randomUUID()}/downlinks`, { token });
     t.equal(r.status, 404);
