@@ -2,10 +2,11 @@
  * Owns building the web console (web/src → web/dist): one esbuild bundle of the browser
  * code (with its npm dependencies: Leaflet, jsQR), its stylesheet (with Leaflet's) and
  * index.html. Run by `npm run build` (and the `prepare` script at `npm install`), and by
- * the API at start-up when web/dist is missing, so the console is never absent. Nothing
+ * the API at start-up when web/dist is missing or older than web/src, so the console is
+ * never absent or stale. Nothing
  * is fetched at run time: the bundle is the whole app.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,9 +47,24 @@ export async function buildConsole(outDir = CONSOLE_DIST_DIR): Promise<void> {
   }
 }
 
-/** Builds the console unless every file of a build is already there. */
+/** Newest modification time (ms) of the files under `dir` (the console's sources). */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * Builds the console unless a complete build is there and newer than every source (after
+ * a `git pull` that changed web/src, `npm start` and the tests would otherwise serve the
+ * previous console).
+ */
 export async function ensureConsoleBuilt(outDir = CONSOLE_DIST_DIR): Promise<boolean> {
-  if (CONSOLE_FILES.every((f) => existsSync(join(outDir, f)))) return false;
+  const built = CONSOLE_FILES.every((f) => existsSync(join(outDir, f)));
+  if (built && Math.min(...CONSOLE_FILES.map((f) => statSync(join(outDir, f)).mtimeMs)) >= newestMtime(join(WEB_DIR, 'src'))) return false;
   try {
     await buildConsole(outDir);
   } catch (err) {
