@@ -5,7 +5,7 @@
 import type { Pool } from '../../src/db/pool.js';
 import { withTx } from '../../src/db/tx.js';
 import { ConflictError, NotFoundError } from '../../src/errors.js';
-import { listOf, pageWindow, pagination, uuid, timestamp, type Page } from '../../src/schemas/common.js';
+import { listOf, location, pageWindow, pagination, uuid, timestamp, type Page } from '../../src/schemas/common.js';
 import {
   gatewayJson,
   getGateway,
@@ -33,12 +33,6 @@ const gatewayEventSchema = {
     device_count: { type: 'integer', description: 'Sensors found silent behind it' },
     at: timestamp,
   },
-} as const;
-
-const location = {
-  type: ['object', 'null'],
-  required: ['lat', 'lon'],
-  properties: { lat: { type: 'number', minimum: -90, maximum: 90 }, lon: { type: 'number', minimum: -180, maximum: 180 } },
 } as const;
 
 const fields = {

@@ -2,15 +2,9 @@
 import type { Pool } from '../../src/db/pool.js';
 import { withTx } from '../../src/db/tx.js';
 import { ConflictError, NotFoundError } from '../../src/errors.js';
-import { listOf, pageWindow, pagination, uuid, timestamp, type Page } from '../../src/schemas/common.js';
+import { listOf, location, pageWindow, pagination, uuid, timestamp, type Page } from '../../src/schemas/common.js';
 import { deleteSite, getSite, insertSite, listSites, updateSite, type SiteInput } from '../../src/storage/sites.js';
 import type { RouteDef } from './route.js';
-
-const location = {
-  type: ['object', 'null'],
-  required: ['lat', 'lon'],
-  properties: { lat: { type: 'number', minimum: -90, maximum: 90 }, lon: { type: 'number', minimum: -180, maximum: 180 } },
-} as const;
 
 const fields = {
   name: { type: 'string', minLength: 1, maxLength: 200 },

@@ -50,3 +50,10 @@ export const errorBody = {
     },
   },
 } as const;
+
+/** A point on the map (WGS 84 degrees), or null: sites and gateways carry one. */
+export const location = {
+  type: ['object', 'null'],
+  required: ['lat', 'lon'],
+  properties: { lat: { type: 'number', minimum: -90, maximum: 90 }, lon: { type: 'number', minimum: -180, maximum: 180 } },
+} as const;
