@@ -407,7 +407,8 @@ export interface CheckInOut {
 /**
  * Records check-ins and check-outs (effects of the state machine), one row per reservation.
  * A reservation keeps its first check-in and first check-out; a check-in never predates the
- * window (a frame received before activation but applied after it).
+ * window (a frame received before activation but applied after it). `r.id = ANY($1)`: the
+ * batch's rows by index, not a scan of all reservations (see writeDeviceHealth).
  */
 export async function recordCheckInOut(c: Queryable, rows: CheckInOut[]): Promise<void> {
   if (rows.length === 0) return;
@@ -418,7 +419,7 @@ export async function recordCheckInOut(c: Queryable, rows: CheckInOut[]): Promis
         checked_out_at = coalesce(r.checked_out_at, x.out_at),
         updated_at = now()
        FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS x(id, in_at, out_at)
-      WHERE r.id = x.id AND r.status = 'active'
+      WHERE r.id = x.id AND r.id = ANY($1::uuid[]) AND r.status = 'active'
         AND (x.out_at IS NULL OR r.checked_in OR x.in_at IS NOT NULL)`,
     [rows.map((x) => x.reservationId), rows.map((x) => x.checkedInAt), rows.map((x) => x.checkedOutAt)],
   );
@@ -523,7 +524,8 @@ export async function msUntilNextDue(c: Queryable, noShowDefaultMinutes: number)
 /**
  * Applies due actions of one tenant (under its setting, spaces locked), each only if the
  * reservation is still as it was judged: a check-in that landed in between cancels a
- * no-show; a cancellation cancels everything. Returns the ones that changed, with their new status.
+ * no-show; a cancellation cancels everything. Returns the ones that changed, with their new
+ * status. `r.id = ANY($1)`: by index, not a scan of all reservations (see writeDeviceHealth).
  */
 export async function applyDueActions(
   c: Queryable,
@@ -536,7 +538,7 @@ export async function applyDueActions(
                  ELSE CASE WHEN r.checked_in THEN 'completed' ELSE 'expired' END END,
         updated_at = now()
        FROM unnest($1::uuid[], $2::text[], $3::text[]) AS x(id, action, from_status)
-      WHERE r.id = x.id AND r.status = x.from_status
+      WHERE r.id = x.id AND r.id = ANY($1::uuid[]) AND r.status = x.from_status
         AND (x.action <> 'no_show' OR NOT r.checked_in)
         AND (x.action <> 'activate' OR r.start_time <= now())
         AND (x.action <> 'end' OR r.end_time <= now())

@@ -86,13 +86,14 @@ export interface SpaceStateWrite {
   changedAt: Date | null;
 }
 
+/** `s.id = ANY($1)`: the batch's rows by index, not a scan of all spaces (see writeDeviceHealth). */
 export async function writeSpaceStates(c: Queryable, rows: SpaceStateWrite[]): Promise<void> {
   if (rows.length === 0) return;
   await c.query(
     `UPDATE spaces s SET current_state = x.current_state, sensor_state = x.sensor_state,
             state_changed_at = coalesce(x.changed_at, s.state_changed_at), updated_at = now()
        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) AS x(id, current_state, sensor_state, changed_at)
-      WHERE s.id = x.id`,
+      WHERE s.id = x.id AND s.id = ANY($1::uuid[])`,
     [rows.map((x) => x.id), rows.map((x) => x.currentState), rows.map((x) => x.sensorState), rows.map((x) => x.changedAt)],
   );
 }

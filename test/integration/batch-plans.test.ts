@@ -1,0 +1,117 @@
+// Every batch UPDATE ... FROM unnest in src/storage must reach its rows through an index,
+// never a scan of the whole table: ingest runs them for every batch, and a city's table
+// holds every tenant's rows (the ingest role sees them all). PostgreSQL does not turn the
+// join on unnest into index lookups by itself; the statements repeat the key as
+// `id = ANY($1)` (see writeDeviceHealth in src/storage/ingest-devices.ts).
+//
+// Each statement is captured as it would be sent and EXPLAINed (not run) on a fleet large
+// next to its batch, with fresh statistics, as the ingest role with a tenant set.
+import t from 'tap';
+import { testDb } from '../helpers/db.js';
+import { seedFleets } from '../helpers/fleet.js';
+import type { Queryable } from '../../src/db/pool.js';
+import { setTenant } from '../../src/db/tx.js';
+import { writeDeviceHealth, writeDeviceStatus } from '../../src/storage/ingest-devices.js';
+import { writeSpaceStates } from '../../src/storage/space-state.js';
+import { applyDueActions, recordCheckInOut } from '../../src/storage/reservations.js';
+
+const TENANT = { id: '00000000-0000-4000-8000-0000000b1a05', name: 'Plan City', slug: 'plan-city' };
+const FLEET = 5_000;
+const BATCH = 50;
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Index Cond'?: string;
+  Plans?: PlanNode[];
+}
+
+function nodes(n: PlanNode): PlanNode[] {
+  return [n, ...(n.Plans ?? []).flatMap(nodes)];
+}
+
+/** Runs `write` against a recorder and returns the EXPLAIN plan of the statement it sent. */
+async function planOf(c: Queryable, write: (c: Queryable) => Promise<unknown>): Promise<PlanNode[]> {
+  let sent: { text: string; values: unknown[] } | null = null;
+  const recorder = {
+    query: async (text: string, values: unknown[]) => {
+      sent = { text, values };
+      return { rows: [], rowCount: 0 };
+    },
+  } as unknown as Queryable;
+  await write(recorder);
+  const { text, values } = sent!;
+  const r = await c.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(`EXPLAIN (FORMAT JSON) ${text}`, values);
+  return nodes(r.rows[0]!['QUERY PLAN'][0]!.Plan);
+}
+
+t.test('batch updates reach their rows by index lookups', async (t) => {
+  const db = await testDb(t);
+  await seedFleets(db.owner, TENANT, [{ first: '70B3D5E7B0000000', devices: FLEET }]);
+  // One reservation holding each space now, so reservations (and its active partial indexes) are as large as the fleet.
+  await db.owner.query(
+    `INSERT INTO reservations (tenant_id, space_id, start_time, end_time, status)
+     SELECT tenant_id, id, now() - interval '1 hour', now() + interval '1 hour', 'active' FROM spaces`,
+  );
+  await db.owner.query('ANALYZE');
+  const devices = (await db.owner.query<{ id: string; space: string }>(`SELECT id, assigned_space_id AS space FROM devices ORDER BY random() LIMIT ${BATCH}`)).rows;
+  const reservations = (await db.owner.query<{ id: string }>(`SELECT id FROM reservations ORDER BY random() LIMIT ${BATCH}`)).rows;
+  const now = new Date();
+
+  const c = await db.ingest.connect();
+  t.teardown(() => c.release());
+  await c.query('BEGIN');
+  t.teardown(() => c.query('ROLLBACK'));
+  await setTenant(c, TENANT.id);
+
+  const cases: { name: string; table: string; write: (c: Queryable) => Promise<unknown> }[] = [
+    {
+      name: 'device health',
+      table: 'devices',
+      write: (q) =>
+        writeDeviceHealth(
+          q,
+          devices.map((d) => ({
+            id: d.id, lastSeenAt: now, uplinks: 1, rssi: -80, snr: 5, gatewayEui: null, applicationId: null,
+            batteryPercent: null, batteryVolts: null, lowBattery: null, lastFCnt: 1, lastFrameAt: now,
+          })),
+        ),
+    },
+    {
+      name: 'device status',
+      table: 'devices',
+      write: (q) => writeDeviceStatus(q, devices.map((d) => ({ id: d.id, batteryPercent: 90, margin: 10, externalPower: false, joinedAt: null, devAddr: null }))),
+    },
+    {
+      name: 'space states',
+      table: 'spaces',
+      write: (q) => writeSpaceStates(q, devices.map((d) => ({ id: d.space, currentState: 'occupied', sensorState: 'occupied', changedAt: now }))),
+    },
+    {
+      name: 'check-ins',
+      table: 'reservations',
+      write: (q) => recordCheckInOut(q, reservations.map((r) => ({ reservationId: r.id, checkedInAt: now, checkedOutAt: null }))),
+    },
+    {
+      name: 'due actions',
+      table: 'reservations',
+      write: (q) => applyDueActions(q, reservations.map((r) => ({ id: r.id, action: 'end', from: 'active' }))),
+    },
+  ];
+  for (const k of cases) {
+    const plan = await planOf(c, k.write);
+    const reads = plan.filter((n) => n['Node Type'] !== 'ModifyTable' && (n['Relation Name'] === k.table || n['Index Name']?.startsWith(`${k.table}_`)));
+    const show = (n: PlanNode) => `${n['Node Type']} ${n['Index Name'] ?? ''} ${n['Index Cond']?.slice(0, 80) ?? ''}`.trim();
+    // A sequential scan reads the whole table; an index read keyed on neither the batch's ids
+    // (`id = ANY`) nor one row of it (`id = x.id`, a nested loop) reads all of a tenant's
+    // rows, or all active ones.
+    const wrong = reads.filter((n) => n['Node Type'] === 'Seq Scan' || (n['Index Name'] !== undefined && !/\bid = (ANY\b|x\.id\b)/.test(n['Index Cond'] ?? '')));
+    t.ok(reads.length > 0, `${k.name}: the plan reads ${k.table}`);
+    t.same(
+      wrong.map(show),
+      [],
+      `${k.name}: ${k.table} is read by index lookups (${reads.map(show).join('; ')})`,
+    );
+  }
+});
