@@ -26,4 +26,8 @@ export async function seedFleets(owner: pg.Pool, tenant: { id: string; name: str
        JOIN s ON s.code = 'S-' || lpad(e.n::text, 6, '0')`,
     [tenant.id, euis.length, euis],
   );
+  // A deployment's tables have statistics; freshly filled ones have none until autovacuum's
+  // next round (a minute or more), and without them the planner takes 11,000 rows for a few
+  // dozen and picks plans that walk a whole tenant each batch.
+  await owner.query('ANALYZE tenants, sites, spaces, devices');
 }
