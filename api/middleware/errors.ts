@@ -21,16 +21,30 @@ const CODE_BY_STATUS: Record<number, string> = {
   415: 'unsupported_media_type',
   422: 'unprocessable',
   429: 'too_many_requests',
+  501: 'not_implemented',
   503: 'service_unavailable',
+};
+
+/**
+ * Statuses the router answers without throwing and without a body (router.allowedMethods
+ * with throw: false: 405 for a known path with another method, 501 for a method it does
+ * not know). They get the error body every other error has.
+ */
+const BODYLESS_ROUTER_ERRORS: Record<number, string> = {
+  404: 'No such route',
+  405: 'Method not allowed on this path',
+  501: 'Method not implemented',
 };
 
 export function errorMiddleware() {
   return async function errors(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        ctx.status = 404;
-        ctx.body = { error: { code: 'not_found', message: 'No such route', details: [] } };
+      const status = ctx.status;
+      if (BODYLESS_ROUTER_ERRORS[status] !== undefined && (ctx.body === undefined || ctx.body === null)) {
+        ctx.body = { error: { code: CODE_BY_STATUS[status]!, message: BODYLESS_ROUTER_ERRORS[status]!, details: [] } };
+        // Setting a body makes Koa assume 200 unless the status is set again.
+        ctx.status = status;
       }
     } catch (raw) {
       const err = translatePgError(raw);
@@ -42,13 +56,16 @@ export function errorMiddleware() {
         return;
       }
       const e = err as { status?: number; statusCode?: number; expose?: boolean; message?: string; type?: string };
+      // co-body (under @koa/bodyparser) throws JSON.parse's own SyntaxError with status 400
+      // and no `type`; its message quotes the client's body back, so it is replaced.
+      const malformedJson = e.type === 'entity.parse.failed' || (err instanceof SyntaxError && e.status === 400);
       const status = e.status ?? e.statusCode ?? 500;
       if (status < 500 && status >= 400) {
         ctx.status = status;
         const message =
           status === 401
             ? 'Not authenticated'
-            : e.type === 'entity.parse.failed'
+            : malformedJson
               ? 'Malformed JSON body'
               : status === 413
                 ? `Request body too large (limit ${BODY_LIMIT_TEXT})`

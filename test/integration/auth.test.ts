@@ -1,6 +1,7 @@
 // Auth with the paths and fields of the platform baygate replaces.
 import t from 'tap';
 import jwt from 'jsonwebtoken';
+import { generateKeyPairSync } from 'node:crypto';
 import { testApi } from '../helpers/api.js';
 
 t.test('register, login both ways, me, refresh rotation and reuse, logout', async (t) => {
@@ -80,6 +81,12 @@ t.test('registration validation names the field', async (t) => {
   t.equal(malformed.status, 400);
 });
 
+/** The same token with another `alg` in its header (signature left as it was). */
+function relabel(token: string, alg: string): string {
+  const [, payload, signature] = token.split('.');
+  return `${Buffer.from(JSON.stringify({ alg, typ: 'JWT' })).toString('base64url')}.${payload}.${signature}`;
+}
+
 t.test('tokens: wrong algorithm, bad signature, expired, wrong type → 401', async (t) => {
   const api = await testApi(t);
   const { token, refresh } = await api.register('acme');
@@ -88,6 +95,10 @@ t.test('tokens: wrong algorithm, bad signature, expired, wrong type → 401', as
   const bad = {
     none: jwt.sign(base, '', { algorithm: 'none' }),
     hs512: jwt.sign(base, api.config.jwtSecret, { algorithm: 'HS512' }),
+    rs256: jwt.sign(base, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, { algorithm: 'RS256' }),
+    // Algorithm confusion: the header claims RS256 but the signature is HMAC-SHA256 with our
+    // secret, as a verifier that took the key type from the header would accept.
+    rs256Confused: relabel(jwt.sign(base, api.config.jwtSecret, { algorithm: 'HS256' }), 'RS256'),
     wrongSecret: jwt.sign(base, 'another-secret-another-secret-another', { algorithm: 'HS256' }),
     expired: jwt.sign({ ...base, exp: Math.floor(Date.now() / 1000) - 10 }, api.config.jwtSecret, { algorithm: 'HS256' }),
     notYet: jwt.sign(base, api.config.jwtSecret, { algorithm: 'HS256', notBefore: 3600 }),
@@ -106,6 +117,19 @@ t.test('tokens: wrong algorithm, bad signature, expired, wrong type → 401', as
   t.equal(ok.status, 200);
   const accessAsRefresh = await api.request('POST', '/api/auth/refresh', { json: { refresh_token: token } });
   t.equal(accessAsRefresh.status, 401);
+  // The refresh endpoint verifies on its own (not through koa-jwt): the same forgeries of a refresh token.
+  const { exp: _re, iat: _ri, ...refreshBase } = jwt.decode(refresh) as Record<string, unknown>;
+  const badRefresh = {
+    none: jwt.sign(refreshBase, '', { algorithm: 'none' }),
+    hs512: jwt.sign(refreshBase, api.config.jwtSecret, { algorithm: 'HS512' }),
+    rs256: jwt.sign(refreshBase, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, { algorithm: 'RS256' }),
+    expired: jwt.sign({ ...refreshBase, exp: Math.floor(Date.now() / 1000) - 10 }, api.config.jwtSecret, { algorithm: 'HS256' }),
+  };
+  for (const [name, tok] of Object.entries(badRefresh)) {
+    const r = await api.request('POST', '/api/auth/refresh', { json: { refresh_token: tok } });
+    t.equal(r.status, 401, `refresh: ${name}`);
+  }
+  t.equal((await api.request('POST', '/api/auth/refresh', { json: { refresh_token: refresh } })).status, 200, 'the genuine refresh token still works');
 });
 
 t.test('health answers without auth; unknown routes give the error body', async (t) => {
@@ -116,4 +140,26 @@ t.test('health answers without auth; unknown routes give the error body', async 
   const missing = await api.request('GET', '/api/v6/nothing-here');
   t.equal(missing.status, 404);
   t.match(missing.body, { error: { code: 'not_found' } });
+});
+
+// Regression: the router's own 405 and 501 came back with an empty body, and a body that is
+// not JSON answered with JSON.parse's message (which quotes the body) instead of ours.
+t.test('another method on a known path, an unknown method and malformed JSON give the error body', async (t) => {
+  const api = await testApi(t);
+  const { token } = await api.register('acme');
+  const notAllowed = await api.request('DELETE', '/api/v6/spaces', { token });
+  t.equal(notAllowed.status, 405);
+  t.same(notAllowed.body, { error: { code: 'method_not_allowed', message: 'Method not allowed on this path', details: [] } });
+  t.match(notAllowed.headers.get('allow'), /GET/, 'Allow names the methods there are');
+  const notAllowedSlash = await api.request('PUT', '/api/v6/sites/', { token });
+  t.equal(notAllowedSlash.status, 405, 'with a trailing slash too');
+  t.equal(notAllowedSlash.body?.error?.code, 'method_not_allowed');
+  const unknown = await api.request('PROPFIND', '/api/v6/spaces', { token });
+  t.equal(unknown.status, 501);
+  t.same(unknown.body, { error: { code: 'not_implemented', message: 'Method not implemented', details: [] } });
+  for (const raw of ['{"name":', '{"name": "x"', "{'name': 'x'}", '"a string"']) {
+    const r = await fetch(`${api.url}/api/v6/sites`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: raw });
+    t.equal(r.status, 400, raw);
+    t.same(await r.json(), { error: { code: 'bad_request', message: 'Malformed JSON body', details: [] } }, `${raw}: our message, not the parser's`);
+  }
 });
