@@ -52,3 +52,21 @@ t.test('runtime role is bound by RLS although the login user is a superuser', as
   t.same(bSpaces.rows, [{ name: null }]);
 
 });
+
+// The proof above covers tenants, sites and spaces; this covers every table later migrations
+// add: one that carries tenant_id without ENABLE + FORCE ROW LEVEL SECURITY and a policy
+// would be readable across tenants by the runtime roles.
+t.test('every table with a tenant_id column has RLS enabled, forced and a policy', async (t) => {
+  const db = await testDb(t);
+  const { rows } = await db.owner.query<{ table: string; enabled: boolean; forced: boolean; policies: number }>(
+    `SELECT c.relname AS table, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced,
+            (SELECT count(*)::int FROM pg_policy p WHERE p.polrelid = c.oid) AS policies
+       FROM pg_class c
+       JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+      WHERE c.relkind IN ('r', 'p')
+        AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+      ORDER BY c.relname`,
+  );
+  t.ok(rows.length >= 5, `tenant-scoped tables found (${rows.length})`);
+  for (const r of rows) t.same({ enabled: r.enabled, forced: r.forced, policy: r.policies > 0 }, { enabled: true, forced: true, policy: true }, r.table);
+});

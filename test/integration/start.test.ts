@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../src/net.js';
 import { waitFor } from '../helpers/wait.js';
+import { testDb } from '../helpers/db.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -86,4 +87,31 @@ t.test('a port already in use fails fast naming the variable', async (t) => {
   const code = await new Promise<number | null>((resolve) => run.child.once('exit', resolve));
   t.not(code, 0);
   t.match(run.output(), /MQTT_PORT/);
+});
+
+t.test('start:api and start:ingest refuse a schema older than their code, saying what to run', async (t) => {
+  const db = await testDb(t);
+  const { rows } = await db.owner.query<{ v: number }>('DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations) RETURNING version AS v');
+  const wanted = rows[0]!.v;
+  const current = (await db.owner.query<{ v: number }>('SELECT max(version) AS v FROM schema_migrations')).rows[0]!.v;
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !k.startsWith('TAP') && !k.startsWith('_TAPJS'))),
+    DATABASE_URL: db.url,
+    // Nothing listens here: the schema check must come before any connection to a broker.
+    MQTT_URL: `mqtt://127.0.0.1:${await freePort()}`,
+    PORT: String(await freePort()),
+    METRICS_PORT: '0',
+    JWT_SECRET: 'a-secret-of-at-least-thirty-two-characters',
+    LOG_LEVEL: 'silent',
+  };
+  for (const entry of ['api/main.ts', 'ingest/main.ts']) {
+    const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (b) => (out += b));
+    child.stderr!.on('data', (b) => (out += b));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    t.equal(code, 1, `${entry} exits 1`);
+    t.match(out, new RegExp(`schema is at version ${current}, this baygate needs ${wanted}: run \`npx baygate migrate\``), `${entry} says what to run`);
+    t.notMatch(out, /\n\s+at /, `${entry}: a message, not a stack trace`);
+  }
 });
