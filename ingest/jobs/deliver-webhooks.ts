@@ -56,12 +56,15 @@ export async function deliverWebhooks(o: DeliverOptions): Promise<{ created: num
       if (created <= 0) break;
       counts.created += created;
     }
-    await withTx(o.pool, { tenantId }, async (c) => {
-      const sub = await lockSubscription(c, id);
-      if (!sub) return;
-      for (let sent = 0; sent < MAX_SENDS_PER_RUN; sent++) {
+    // One transaction per send: the subscription's row lock is held for one request (at most
+    // the timeout), so an admin's PUT or DELETE waits seconds, not a whole run, and takes effect
+    // before the next send (lockSubscription reads `enabled` again).
+    for (let sent = 0; sent < MAX_SENDS_PER_RUN; sent++) {
+      const more = await withTx(o.pool, { tenantId }, async (c) => {
+        const sub = await lockSubscription(c, id);
+        if (!sub) return false;
         const head = await queueHead(c, id);
-        if (!head || !head.due) return;
+        if (!head || !head.due) return false;
         const result = await sendWebhook({
           url: sub.url,
           secret: sub.secret,
@@ -72,7 +75,7 @@ export async function deliverWebhooks(o: DeliverOptions): Promise<{ created: num
         if (result.ok) {
           await markDelivered(c, head.id, result.status!);
           counts.delivered++;
-          continue;
+          return true;
         }
         counts.failed++;
         const failures = await markFailed(c, head.id, {
@@ -87,10 +90,12 @@ export async function deliverWebhooks(o: DeliverOptions): Promise<{ created: num
           await c.query(`SELECT pg_notify($1, $2)`, [WEBHOOK_DISABLED_CHANNEL, JSON.stringify({ tenant_id: tenantId, subscription_id: id })]);
           o.log.warn({ subscription: id, tenantId, failures }, 'webhook subscription disabled');
           counts.disabled++;
-          return;
+          return false;
         }
-      }
-    });
+        return true;
+      });
+      if (!more) break;
+    }
   }
   return counts;
 }

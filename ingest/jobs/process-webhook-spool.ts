@@ -1,5 +1,5 @@
 /**
- * process_webhook_spool: applies ChirpStack events received over HTTP (api/routes/webhooks.ts
+ * process_webhook_spool: applies ChirpStack events received over HTTP (api/routes/webhooks-inbound.ts
  * spools them) through the same code as MQTT events: applyBatch, with its dedup, decoders and
  * state machine, scoped to the tenant that signed them.
  *

@@ -68,11 +68,17 @@ export async function getSubscription(c: Queryable, id: string): Promise<Subscri
 
 /**
  * Replaces a subscription's settings. Enabling it clears the failure count and the reason it
- * was disabled; its pending deliveries, oldest first, are then sent again.
+ * was disabled, and makes its pending deliveries due now: the head was disabled waiting out
+ * the longest backoff (hours), and the admin enabling it means the receiver is fixed, so
+ * delivery resumes from the oldest undelivered event at the next run, not hours later.
  */
 export async function updateSubscription(c: Queryable, id: string, s: SubscriptionInput): Promise<Subscription | null> {
   const r = await c.query<Subscription>(
-    `UPDATE webhook_subscriptions SET url = $2, events = $3, site_ids = $4, enabled = $5, updated_at = now(),
+    `WITH old AS (SELECT enabled FROM webhook_subscriptions WHERE id = $1),
+     resumed AS (
+       UPDATE webhook_deliveries SET next_attempt_at = now()
+        WHERE subscription_id = $1 AND status = 'pending' AND $5 AND NOT (SELECT enabled FROM old))
+     UPDATE webhook_subscriptions SET url = $2, events = $3, site_ids = $4, enabled = $5, updated_at = now(),
             consecutive_failures = CASE WHEN $5 AND NOT enabled THEN 0 ELSE consecutive_failures END,
             disabled_reason = CASE WHEN $5 THEN NULL ELSE disabled_reason END,
             disabled_at = CASE WHEN $5 THEN NULL ELSE disabled_at END

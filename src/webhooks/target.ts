@@ -3,10 +3,13 @@
  * resolves to public addresses (SSRF: a tenant must not make baygate reach its own network,
  * the cloud metadata service at 169.254.169.254, or loopback), unless WEBHOOK_ALLOW_PRIVATE.
  * The address is checked when a subscription is saved and again before every send, since
- * DNS can change in between.
+ * DNS can change in between, and the sending socket connects only to addresses that pass.
  */
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { LookupAddress } from 'node:dns';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { ValidationError } from '../errors.js';
 import { SIGNATURE_HEADER, signatureHeader } from './signature.js';
 
@@ -16,7 +19,12 @@ for (const [net, prefix] of [
   ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
   ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
 ] as const) REFUSED.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) REFUSED.addSubnet(net, prefix, 'ipv6');
+// NAT64 prefixes (RFC 6052, RFC 8215) embed an IPv4 address that a local translator would
+// reach, private ones included; fec0::/10 is the deprecated site-local range (RFC 3879).
+for (const [net, prefix] of [
+  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001:db8::', 32],
+  ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
+] as const) REFUSED.addSubnet(net, prefix, 'ipv6');
 
 export function isRefusedAddress(address: string): boolean {
   const family = isIP(address);
@@ -30,8 +38,15 @@ export function isRefusedAddress(address: string): boolean {
   return true;
 }
 
+/** Resolves a host name to its addresses; tests substitute one to play a rebinding DNS server. */
+export type Resolve = (host: string) => Promise<{ address: string; family: number }[]>;
+
+const systemResolve: Resolve = (host) => lookup(host, { all: true, verbatim: true });
+
+const PRIVATE_MESSAGE = 'resolves to a loopback, link-local or private address';
+
 /** Throws a ValidationError naming `field` when the URL may not be called. */
-export async function checkWebhookUrl(raw: string, allowPrivate: boolean, field = 'body.url'): Promise<URL> {
+export async function checkWebhookUrl(raw: string, allowPrivate: boolean, field = 'body.url', resolve: Resolve = systemResolve): Promise<URL> {
   const refuse = (message: string) => new ValidationError(message, [{ field, message }]);
   let url: URL;
   try {
@@ -45,14 +60,34 @@ export async function checkWebhookUrl(raw: string, allowPrivate: boolean, field 
   const host = url.hostname.replace(/^\[|\]$/g, '');
   let addresses: string[];
   try {
-    addresses = isIP(host) ? [host] : (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+    addresses = isIP(host) ? [host] : (await resolve(host)).map((a) => a.address);
   } catch {
     throw refuse(`${field}: the host does not resolve`);
   }
   if (addresses.length === 0 || addresses.some(isRefusedAddress)) {
-    throw refuse(`${field} resolves to a loopback, link-local or private address`);
+    throw refuse(`${field} ${PRIVATE_MESSAGE}`);
   }
   return url;
+}
+
+/**
+ * The `lookup` of the socket that sends: the addresses connected to are the ones checked.
+ * Without it the HTTP client resolves the name once more after checkWebhookUrl, and a DNS
+ * server answering a public address first and 127.0.0.1 next (DNS rebinding) gets past the check.
+ */
+function guardedLookup(resolve: Resolve, allowPrivate: boolean): LookupFunction {
+  return (hostname, options, callback) => {
+    resolve(hostname).then(
+      (found) => {
+        if (found.length === 0 || (!allowPrivate && found.some((a) => isRefusedAddress(a.address)))) {
+          const err = Object.assign(new Error(`${hostname} ${PRIVATE_MESSAGE}`), { code: 'EREFUSEDADDRESS' });
+          callback(err, '', 0);
+        } else if (options.all) (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, found);
+        else callback(null, found[0]!.address, found[0]!.family);
+      },
+      (err: NodeJS.ErrnoException) => callback(err, '', 0),
+    );
+  };
 }
 
 export interface SendResult {
@@ -70,36 +105,46 @@ export interface OutboundMessage {
 
 /**
  * One delivery attempt: POST the JSON, signed; any 2xx within the timeout is delivered.
- * Redirects are not followed (a redirect could lead past the address check).
+ * node:http rather than fetch, for the socket's `lookup` (guardedLookup). Redirects are not
+ * followed (a redirect could lead past the address check): a 3xx is a failure.
  */
 export async function sendWebhook(
-  o: { url: string; secret: string; message: OutboundMessage; timeoutMs: number; allowPrivate: boolean },
+  o: { url: string; secret: string; message: OutboundMessage; timeoutMs: number; allowPrivate: boolean; resolve?: Resolve },
 ): Promise<SendResult> {
+  const resolve = o.resolve ?? systemResolve;
+  let url: URL;
   try {
-    await checkWebhookUrl(o.url, o.allowPrivate);
+    url = await checkWebhookUrl(o.url, o.allowPrivate, 'url', resolve);
   } catch (err) {
     return { ok: false, status: null, error: (err as Error).message };
   }
   const body = Buffer.from(JSON.stringify(o.message));
-  try {
-    const res = await fetch(o.url, {
+  const signal = AbortSignal.timeout(o.timeoutMs);
+  return new Promise<SendResult>((done) => {
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
       method: 'POST',
-      redirect: 'manual',
-      signal: AbortSignal.timeout(o.timeoutMs),
+      signal,
+      lookup: guardedLookup(resolve, o.allowPrivate),
       headers: {
         'content-type': 'application/json',
+        'content-length': body.length,
         'user-agent': 'baygate-webhooks',
         [SIGNATURE_HEADER]: signatureHeader(o.secret, body),
         'x-baygate-event': o.message.type,
         'x-baygate-delivery': o.message.id,
       },
-      body,
+    }, (res) => {
+      const status = res.statusCode ?? 0;
+      const ok = status >= 200 && status < 300;
+      // The answer is read to its end (within the timeout) and not kept: only its status counts.
+      res.on('data', () => undefined);
+      const answered = () => done({ ok, status, error: ok ? null : `HTTP ${status}` });
+      res.on('end', answered);
+      res.on('error', answered);
+      res.on('close', answered);
     });
-    await res.arrayBuffer().catch(() => undefined);
-    const ok = res.status >= 200 && res.status < 300;
-    return { ok, status: res.status, error: ok ? null : `HTTP ${res.status}` };
-  } catch (err) {
-    const e = err as Error;
-    return { ok: false, status: null, error: e.name === 'TimeoutError' ? `no answer within ${o.timeoutMs} ms` : e.message };
-  }
+    req.on('error', (e: NodeJS.ErrnoException) =>
+      done({ ok: false, status: null, error: signal.aborted ? `no answer within ${o.timeoutMs} ms` : e.message }));
+    req.end(body);
+  });
 }

@@ -8,7 +8,7 @@ import { startJobs, JOB_NAMES, type JobName } from '../../ingest/jobs/index.js';
 import { processSpool, MAX_ATTEMPTS } from '../../ingest/jobs/process-webhook-spool.js';
 import { applyBatch } from '../../ingest/apply.js';
 import { createLogger } from '../../src/log.js';
-import { upEvent } from '../../src/simulator/events.js';
+import { statusEvent, upEvent } from '../../src/simulator/events.js';
 
 const OCCUPIED = Buffer.from([0x01]); // nwave-nps405 fPort 1: bit 0 = occupied
 const FREE = Buffer.from([0x00]);
@@ -66,6 +66,10 @@ t.test('signed events are accepted, spooled and applied; bad signatures store no
     const q = await post(api, viaQuery, { 'x-baygate-signature': sign(secret, viaQuery) }, 'event=up&tenant=acme');
     t.equal(q.status, 202, 'the tenant may be named by ?tenant=');
     await waitFor(async () => (await state()) === 'free', 10_000, 'free via webhook');
+    // Not only uplinks: ?event= names the kind, and its handler applies it as on MQTT.
+    const status = JSON.stringify(statusEvent({ devEui, batteryLevel: 42.5 }));
+    t.equal((await post(api, status, { 'x-baygate-tenant': 'acme', 'x-baygate-signature': sign(secret, status) }, 'event=status')).status, 202);
+    await waitFor(async () => (await api.db.owner.query('SELECT battery FROM devices WHERE dev_eui = $1', [devEui])).rows[0]?.battery === 42.5, 10_000, 'battery via a status webhook');
   });
 
   await t.test('bad, missing or stale signatures: 401 and nothing stored', async (t) => {

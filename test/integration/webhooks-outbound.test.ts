@@ -10,6 +10,8 @@ import { startJobs, JOB_NAMES, type JobName } from '../../ingest/jobs/index.js';
 import { createLogger } from '../../src/log.js';
 import { withTx } from '../../src/db/tx.js';
 import { appendSpaceEvents } from '../../src/storage/space-state.js';
+import { WEBHOOK_DISABLED_CHANNEL } from '../../src/events.js';
+import { sendWebhook } from '../../src/webhooks/target.js';
 
 const NEVER = '0 0 0 1 1 *';
 const QUIET = Object.fromEntries(JOB_NAMES.map((n) => [n, NEVER])) as Record<JobName, string>;
@@ -138,7 +140,12 @@ t.test('signed deliveries, retried until delivered, in order', async (t) => {
 });
 
 t.test('after repeated failures a subscription is disabled; enabled again it resumes from the oldest undelivered', async (t) => {
-  const { api, token, jobs, toggle } = await setup(t);
+  const { api, token, space, jobs, toggle } = await setup(t);
+  const listener = await api.db.owner.connect();
+  const notices: any[] = [];
+  listener.on('notification', (n) => notices.push({ channel: n.channel, payload: JSON.parse(n.payload!) }));
+  await listener.query(`LISTEN ${WEBHOOK_DISABLED_CHANNEL}`);
+  t.teardown(() => listener.release());
   const rx = await receiver(t, [503]);
   const created = await api.request('POST', '/api/v6/webhooks', { token, json: { url: rx.url, events: ['space_state'] } });
   const id = created.body.id as string;
@@ -148,10 +155,15 @@ t.test('after repeated failures a subscription is disabled; enabled again it res
   t.match(sub, { enabled: false, consecutive_failures: 3, disabled_reason: /3 consecutive failed deliveries; last: HTTP 503/ });
   t.ok(sub.disabled_at);
   t.equal(rx.got.length, 3, 'no attempt after the threshold');
+  await waitFor(() => notices.length === 1, 5_000, 'disabled NOTIFY');
+  t.same(notices, [{ channel: WEBHOOK_DISABLED_CHANNEL, payload: { tenant_id: space.tenant_id, subscription_id: id } }], 'the disabling is announced');
 
   await toggle('free'); // happens while disabled
   await jobs.runOnce('deliver_webhooks');
   t.equal(rx.got.length, 3, 'nothing sent while disabled');
+  // In production the head waits out the schedule's last step (6 h) when it is disabled;
+  // enabling must not leave it waiting that long (regression: it did).
+  await api.db.owner.query(`UPDATE webhook_deliveries SET next_attempt_at = now() + interval '6 hours' WHERE status = 'pending'`);
 
   rx.plan.splice(0, rx.plan.length, 200);
   const enabled = await api.request('PUT', `/api/v6/webhooks/${id}`, { token, json: { url: rx.url, events: ['space_state'], enabled: true } });
@@ -159,6 +171,105 @@ t.test('after repeated failures a subscription is disabled; enabled again it res
   await jobs.runOnce('deliver_webhooks');
   const ok = rx.got.filter((g) => g.status === 200).map((g) => g.body.data.to);
   t.same(ok, ['occupied', 'free'], 'the undelivered event first, then the one from while disabled');
+});
+
+t.test('disabling a subscription takes effect between two sends, not after the whole run', async (t) => {
+  const { api, token, jobs, toggle } = await setup(t);
+  // A slow receiver: each answer takes 700 ms.
+  const got: string[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => { got.push(req.headers['x-baygate-delivery'] as string); setTimeout(() => res.writeHead(200).end(), 700); });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/slow`;
+  // Three events queued while disabled, so one run finds them all.
+  const created = await api.request('POST', '/api/v6/webhooks', { token, json: { url, events: ['space_state'], enabled: false } });
+  await toggle('occupied');
+  await toggle('free');
+  await toggle('occupied');
+  t.equal((await api.request('PUT', `/api/v6/webhooks/${created.body.id}`, { token, json: { url, events: ['space_state'], enabled: true } })).status, 200);
+  const run = jobs.runOnce('deliver_webhooks');
+  await waitFor(() => got.length === 1, 15_000, 'the first send under way');
+  const started = Date.now();
+  const off = await api.request('PUT', `/api/v6/webhooks/${created.body.id}`, { token, json: { url, events: ['space_state'], enabled: false } });
+  t.equal(off.status, 200);
+  t.ok(Date.now() - started < 2_000, 'the PUT waited for one send at most');
+  await run;
+  t.equal(got.length, 1, 'no send after the subscription was disabled');
+});
+
+t.test('only the subscribed event types of the subscribed sites are delivered, each with its type', async (t) => {
+  const { api, token, space } = await setup(t);
+  const rx = await receiver(t, [200]);
+  const otherSite = (await api.request('POST', '/api/v6/sites', { token, json: { name: 'Elsewhere', timezone: 'UTC' } })).body.id as string;
+  const away = (await api.request('POST', '/api/v6/spaces', { token, json: { code: 'X-1', site_id: otherSite } })).body;
+  t.equal(away.site_id, otherSite);
+  const created = await api.request('POST', '/api/v6/webhooks', {
+    token, json: { url: rx.url, events: ['device_health', 'overstay', 'reservation'], site_ids: [space.site_id] },
+  });
+  t.equal(created.status, 201);
+  // One event of each cause family, as the producers write them (ingest, device_health, overstay, the state machine), on both sites.
+  const ev = (sp: { id: string; site_id: string }, from: string, to: string, cause: string) =>
+    ({ spaceId: sp.id, siteId: sp.site_id, from: from as 'free', to: to as 'free', cause, deviceId: null, reservationId: null, at: new Date() });
+  await withTx(api.db.ingest, { tenantId: space.tenant_id }, (c) =>
+    appendSpaceEvents(c, space.tenant_id, [
+      ev(space, 'unknown', 'occupied', 'sensor_status'),
+      ev(space, 'occupied', 'unknown', 'comms_lost'),
+      ev(away, 'unknown', 'unknown', 'comms_lost'),
+      ev(space, 'unknown', 'occupied', 'comms_restored'),
+      ev(space, 'occupied', 'occupied', 'overstay'),
+      ev(away, 'occupied', 'occupied', 'overstay'),
+      ev(space, 'occupied', 'reserved', 'reservation_start'),
+      ev(space, 'reserved', 'occupied', 'check_in'),
+    ]),
+  );
+  // Done when the cursor has passed every event and nothing is pending.
+  const settled = async () => (await api.db.owner.query(
+    `SELECT s.last_event_id = (SELECT max(id) FROM space_events) AND NOT EXISTS
+            (SELECT 1 FROM webhook_deliveries d WHERE d.subscription_id = s.id AND d.status = 'pending') AS done
+       FROM webhook_subscriptions s WHERE s.id = $1`, [created.body.id])).rows[0].done === true;
+  await waitFor(settled, 15_000, 'every event fanned out and delivered');
+  t.same(
+    rx.got.map((g) => [g.headers['x-baygate-event'], g.body.type, g.body.data.cause, g.body.data.site_id]),
+    [
+      ['device_health', 'device_health', 'comms_lost', space.site_id],
+      ['device_health', 'device_health', 'comms_restored', space.site_id],
+      ['overstay', 'overstay', 'overstay', space.site_id],
+      ['reservation', 'reservation', 'reservation_start', space.site_id],
+      ['reservation', 'reservation', 'check_in', space.site_id],
+    ],
+    'no space_state, nothing from the other site, in event order',
+  );
+});
+
+t.test('one send: the timeout, no redirects, and the address connected to is the one checked', async (t) => {
+  const message = { id: crypto.randomUUID(), type: 'ping', created_at: new Date().toISOString(), data: {} };
+  const secret = 'whsec_0123456789abcdef0123456789abcdef';
+  const hits: string[] = [];
+  const server = createServer((req, res) => {
+    hits.push(req.url!);
+    if (req.url === '/silent') return; // never answers
+    res.writeHead(302, { location: 'http://169.254.169.254/' }).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  const port = (server.address() as { port: number }).port;
+
+  const slow = await sendWebhook({ url: `http://127.0.0.1:${port}/silent`, secret, message, timeoutMs: 300, allowPrivate: true });
+  t.same(slow, { ok: false, status: null, error: 'no answer within 300 ms' });
+  const moved = await sendWebhook({ url: `http://127.0.0.1:${port}/moved`, secret, message, timeoutMs: 2_000, allowPrivate: true });
+  t.same(moved, { ok: false, status: 302, error: 'HTTP 302' }, 'a redirect is a failure, not followed');
+  t.same(hits, ['/silent', '/moved']);
+
+  // DNS rebinding: the name resolves to a public address when checked, to loopback when connected.
+  let lookups = 0;
+  const rebinding = async () => (lookups++ === 0 ? [{ address: '93.184.216.34', family: 4 }] : [{ address: '127.0.0.1', family: 4 }]);
+  const rebound = await sendWebhook({ url: `http://rebind.example:${port}/rebound`, secret, message, timeoutMs: 2_000, allowPrivate: false, resolve: rebinding });
+  t.match(rebound, { ok: false, status: null, error: /loopback, link-local or private/ });
+  t.equal(lookups, 2, 'checked, then resolved again by the connecting socket');
+  t.same(hits, ['/silent', '/moved'], 'the receiver on loopback got nothing');
 });
 
 t.test('SSRF: URLs into loopback, link-local or private networks are refused', async (t) => {
