@@ -13,6 +13,10 @@ import { createApiServer } from './server.js';
 import { startLive } from './live/index.js';
 import { createMetrics, type Metrics } from '../src/metrics.js';
 import { ensureConsoleBuilt } from '../web/build.js';
+import { installShutdown } from '../src/shutdown.js';
+
+/** How long shutdown lets requests in flight finish (within src/shutdown.ts SHUTDOWN_TIMEOUT_MS). */
+const REQUEST_DRAIN_MS = 5_000;
 
 export interface ApiProcess {
   server: Server;
@@ -35,6 +39,8 @@ export async function startApi(config: Config, databaseUrl: string, log: Logger,
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
+  // After start-up an error on the listener is logged, not an uncaught 'error' event.
+  server.on('error', (err) => log.error({ err }, 'API server error'));
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
@@ -42,11 +48,15 @@ export async function startApi(config: Config, databaseUrl: string, log: Logger,
     server,
     url,
     async stop() {
+      // Stop taking work first: no new connections, idle keep-alive ones closed (Node ≥ 19).
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await live.stop(); // ends every stream, so server.close() is not kept waiting by them
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      // Requests in flight may finish, up to a bound; whatever is left is then cut.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, REQUEST_DRAIN_MS)))]);
+      clearTimeout(timer);
+      server.closeAllConnections();
+      await closed;
       await pool.end();
     },
   };
@@ -57,14 +67,9 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel, 'baygate-api');
   if (!config.databaseUrl) throw new Error('DATABASE_URL: is required for `start:api` (use `npm start` for the embedded database)');
   const api = await startApi(config, config.databaseUrl, log);
+  // A second signal or the shutdown timeout forces the exit (src/shutdown.ts).
+  installShutdown({ log, stop: () => api.stop() });
   log.info({ url: api.url }, 'API listening');
-  const stop = async () => {
-    log.info('stopping API');
-    await api.stop();
-    process.exit(0);
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -4,7 +4,7 @@
  * is set), migrates, then runs ingest and the API in this one process. Ctrl-C stops it
  * all in reverse order; data stays in DATA_DIR for the next start.
  */
-import { loadConfig } from '../src/config.js';
+import { ConfigError, loadConfig, type Config } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { startEmbeddedPostgres, type EmbeddedDb } from '../src/db/embedded.js';
 import { createOwnerPool } from '../src/db/pool.js';
@@ -13,6 +13,7 @@ import { startEmbeddedBroker } from '../src/mqtt/broker.js';
 import { startIngest } from '../ingest/main.js';
 import { startApi } from '../api/main.js';
 import { createMetrics } from '../src/metrics.js';
+import { SIGNAL_ECHO_MS } from '../src/shutdown.js';
 
 /**
  * After a first Ctrl-C, shutdown gets this long before the process exits anyway.
@@ -21,16 +22,16 @@ import { createMetrics } from '../src/metrics.js';
  * acknowledged.)
  */
 const SHUTDOWN_TIMEOUT_MS = 15_000;
-/**
- * One Ctrl-C reaches this process several times: from the terminal (same process group)
- * and relayed by npm and by tsx's parent process. On a loaded machine a relay can lag the
- * original by more than a second (a CI run once lost its "baygate stopped" line that way),
- * so only a signal this long after the first counts as a person's second Ctrl-C.
- */
-const SIGNAL_ECHO_MS = 5_000;
-
 async function main(): Promise<void> {
-  const config = loadConfig(process.env);
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    // A configuration mistake is the user's to fix: its message names the variable; a stack trace would bury it.
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`baygate failed to start: ${err.message}`);
+    process.exit(1);
+  }
   const log = createLogger(config.logLevel, 'baygate');
   const stops: (() => Promise<void>)[] = [];
   let stoppingSince = 0;

@@ -14,6 +14,7 @@ import { startDisplaySender, type DisplaySender } from './displays.js';
 import { MqttConsumer } from './mqtt.js';
 import { createMetrics, type Metrics } from '../src/metrics.js';
 import { readinessChecks } from '../src/readiness.js';
+import { installShutdown } from '../src/shutdown.js';
 import { mqttConnectionMetrics, mqttReadyCheck, recordBatch, recordReceived, startMetricsServer } from './metrics.js';
 
 /**
@@ -139,16 +140,8 @@ async function main(): Promise<void> {
   if (!config.databaseUrl) throw new Error('DATABASE_URL: is required for `start:ingest` (use `npm start` for the embedded setup)');
   if (!config.mqttUrl) throw new Error('MQTT_URL: is required for `start:ingest` (use `npm start` for the embedded broker)');
   const ingest = await startIngest({ config, databaseUrl: config.databaseUrl, mqttUrl: config.mqttUrl, log });
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) process.exit(1); // a second signal forces the exit
-    stopping = true;
-    log.info('stopping ingest');
-    await ingest.stop();
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  // A second signal or the shutdown timeout forces the exit (src/shutdown.ts).
+  installShutdown({ log, stop: () => ingest.stop() });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -89,6 +89,16 @@ t.test('a port already in use fails fast naming the variable', async (t) => {
   t.match(run.output(), /MQTT_PORT/);
 });
 
+t.test('a configuration mistake stops npm start with its variable named, not a stack trace', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'baygate-start-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const run = await start({ NODE_ENV: 'production', JWT_SECRET: '', DATA_DIR: dataDir, PORT: String(await freePort()), MQTT_PORT: String(await freePort()), LOG_LEVEL: 'warn' });
+  const code = await new Promise<number | null>((resolve) => run.child.once('close', resolve));
+  t.not(code, 0);
+  t.match(run.output(), /baygate failed to start: JWT_SECRET/);
+  t.notMatch(run.output(), /\n\s+at /, 'no stack trace');
+});
+
 t.test('start:api and start:ingest refuse a schema older than their code, saying what to run', async (t) => {
   const db = await testDb(t);
   const { rows } = await db.owner.query<{ v: number }>('DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations) RETURNING version AS v');
