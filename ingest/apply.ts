@@ -43,6 +43,10 @@ export interface BatchResult {
   transitions: SpaceEventNotice[];
   /** Dead letters by reason, for metrics. */
   deadByReason: Record<string, number>;
+  /** Stored uplinks by the decoder that read them (`none`: fPort 0, MAC commands only), for metrics. */
+  uplinksByDecoder: Record<string, number>;
+  /** Each space event's previous and new state, for metrics (the NOTIFY notices in `transitions` carry no previous state). */
+  stateChanges: { from: string; to: string }[];
 }
 
 interface Routed {
@@ -124,6 +128,8 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
     deviceEvents: 0,
     ignored: 0,
     transitions: [],
+    uplinksByDecoder: {},
+    stateChanges: [],
     deadByReason: {},
   };
   const untenantedDead: DeadLetterRow[] = [];
@@ -237,6 +243,10 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
     result.uplinks += fresh.size;
 
     const freshUps = ups.filter((u) => fresh.has(u.ev.deduplicationId));
+    for (const u of freshUps) {
+      const decoder = decoded.get(u.ev.deduplicationId)?.decoder ?? 'none';
+      result.uplinksByDecoder[decoder] = (result.uplinksByDecoder[decoder] ?? 0) + 1;
+    }
     const spaceIds = [...new Set(freshUps.filter((u) => u.device.assignedSpaceId && u.device.deviceType === 'sensor' && u.device.enabled).map((u) => u.device.assignedSpaceId!))];
     // Decide on an unlocked read, then lock only the spaces the batch changes: most
     // uplinks are heartbeats that change nothing, and a row lock costs a write. A locked
@@ -295,6 +305,7 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
     // Last for the tenant: the event-order lock it takes is then held only until COMMIT
     // (the next tenants' writes aside), which keeps concurrent ingest lanes from queueing on it.
     result.transitions.push(...(await appendSpaceEvents(c, tenantId, spaceEvents)));
+    for (const e of spaceEvents) result.stateChanges.push({ from: e.from, to: e.to });
   }
 
   // A scoped batch's unusable messages belong to the sending tenant.

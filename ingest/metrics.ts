@@ -89,19 +89,6 @@ export function recordReceived(metrics: Metrics, topics: CompiledTopicTemplate, 
   metrics.messagesReceived.inc({ event: event && KNOWN_EVENTS.has(event) ? event : 'other' });
 }
 
-/**
- * Breakdowns a BatchResult may carry beyond ingest/apply.ts's fields today: uplinks per
- * decoder, and the previous state of each transition. Recorded when present; until then
- * uplinks count under decoder "unreported" and transitions under from "unreported".
- */
-export interface BatchBreakdown {
-  uplinksByDecoder?: Record<string, number>;
-  transitions?: { to: string; from?: string | null }[];
-}
-
-/** Label for facts the batch result does not (yet) carry; not a state or decoder name. */
-export const UNREPORTED = 'unreported';
-
 export interface BatchInfo {
   size: number;
   commitMs: number;
@@ -109,7 +96,7 @@ export interface BatchInfo {
 }
 
 /** Records one committed batch: pass it as the pipeline's onBatch (ingest/pipeline.ts). */
-export function recordBatch(metrics: Metrics, result: BatchResult & BatchBreakdown, info: BatchInfo): void {
+export function recordBatch(metrics: Metrics, result: BatchResult, info: BatchInfo): void {
   metrics.batchSize.observe(info.size);
   metrics.commitSeconds.observe(info.commitMs / 1000);
   metrics.ingestLagSeconds.observe(Math.max(0, Date.now() - info.oldestReceivedAt) / 1000);
@@ -125,14 +112,8 @@ export function recordBatch(metrics: Metrics, result: BatchResult & BatchBreakdo
   for (const [outcome, count] of outcomes) if (count > 0) metrics.messagesApplied.inc({ outcome }, count);
   for (const [reason, count] of Object.entries(result.deadByReason)) if (count > 0) metrics.deadLetters.inc({ reason }, count);
 
-  if (result.uplinksByDecoder) {
-    for (const [decoder, count] of Object.entries(result.uplinksByDecoder)) if (count > 0) metrics.uplinksProcessed.inc({ decoder }, count);
-  } else if (result.uplinks > 0) {
-    metrics.uplinksProcessed.inc({ decoder: UNREPORTED }, result.uplinks);
-  }
-  for (const t of result.transitions as { to: string; from?: string | null }[]) {
-    metrics.spaceTransitions.inc({ from: t.from ?? UNREPORTED, to: t.to });
-  }
+  for (const [decoder, count] of Object.entries(result.uplinksByDecoder)) if (count > 0) metrics.uplinksProcessed.inc({ decoder }, count);
+  for (const { from, to } of result.stateChanges) metrics.spaceTransitions.inc({ from, to });
 }
 
 /**

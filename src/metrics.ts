@@ -64,6 +64,15 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     1,
   );
 
+  const liveClients = new Gauge({
+    name: n('live_clients'),
+    help: 'Connected live-update clients by transport (sse, ws)',
+    labelNames: ['transport'],
+    registers,
+  });
+  // Both series exist from the start: "no clients" is 0, not a missing series an alert cannot see.
+  for (const transport of ['sse', 'ws']) liveClients.set({ transport }, 0);
+
   return {
     registry,
     messagesReceived: new Counter({
@@ -74,7 +83,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     }),
     uplinksProcessed: new Counter({
       name: n('ingest_uplinks_processed_total'),
-      help: 'Uplinks from registered devices stored as readings, by decoder',
+      help: 'Uplinks from registered devices stored as readings, by decoder (none: fPort 0, MAC commands only)',
       labelNames: ['decoder'],
       registers,
     }),
@@ -118,12 +127,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       buckets: HTTP_BUCKETS,
       registers,
     }),
-    liveClients: new Gauge({
-      name: n('live_clients'),
-      help: 'Connected live-update clients by transport (sse, ws)',
-      labelNames: ['transport'],
-      registers,
-    }),
+    liveClients,
     liveEventsSent: new Counter({
       name: n('live_events_sent_total'),
       help: 'Events sent to live-update clients by transport (sse, ws)',
@@ -132,13 +136,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     }),
     jobRuns: new Counter({
       name: n('job_runs_total'),
-      help: 'Scheduled job runs by job and status (ok, failed, skipped)',
+      help: 'Scheduled job runs by job and status (succeeded, failed, skipped)',
       labelNames: ['job', 'status'],
       registers,
     }),
     webhookDeliveries: new Counter({
       name: n('webhook_deliveries_total'),
-      help: 'Webhook delivery attempts by outcome (delivered, failed, retried, dropped)',
+      help: 'Webhook delivery attempts by outcome (delivered, failed)',
       labelNames: ['outcome'],
       registers,
     }),

@@ -9,14 +9,18 @@ import { createRuntimePool } from '../../src/db/pool.js';
 import { createLogger } from '../../src/log.js';
 import { freePort, PortInUseError } from '../../src/net.js';
 import { readinessChecks } from '../../src/readiness.js';
+import { shutdownHandler } from '../../src/shutdown.js';
 import { compileTopicTemplate } from '../../ingest/chirpstack.js';
 import { mqttConnectionMetrics, mqttReadyCheck, recordBatch, recordReceived, startMetricsServer } from '../../ingest/metrics.js';
 import { MqttConsumer } from '../../ingest/mqtt.js';
-import { testBroker } from '../helpers/mqtt.js';
+import { testBroker, testPublisher } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/wait.js';
 import type { BatchResult } from '../../ingest/apply.js';
 import { client, testApi, testConfig } from '../helpers/api.js';
 import { testDb } from '../helpers/db.js';
+import { seedFleets } from '../helpers/fleet.js';
+import { startIngest } from '../../ingest/main.js';
+import { eventTopic, upEvent } from '../../src/simulator/events.js';
 
 const log = createLogger('silent');
 
@@ -46,6 +50,8 @@ t.test('API /metrics: request durations by route pattern, pool usage', async (t)
   t.ok(sample(text, 'baygate_db_pool_connections{pool="api",state="total"}')! >= 1, 'pool usage is collected at scrape time');
   t.match(text, /baygate_build_info\{version="[^"]+"\} 1/);
   t.match(text, 'baygate_process_cpu_user_seconds_total', 'process metrics');
+  t.equal(sample(text, 'baygate_live_clients{transport="sse"}'), 0, 'live clients are 0, not absent, before any connects');
+  t.equal(sample(text, 'baygate_live_clients{transport="ws"}'), 0);
 });
 
 t.test('API /ready: 200 with each check when the database is there', async (t) => {
@@ -130,9 +136,11 @@ t.test('ingest metrics server: /metrics, /ready with the mqtt check, /health', a
     ignored: 0,
     transitions: [{ id: 1, tenant_id: 't', space_id: 's', to: 'occupied', at: new Date().toISOString() }],
     deadByReason: { decode_failed: 1, invalid_json: 1 },
+    uplinksByDecoder: { 'nwave-nps405': 2, none: 1 },
+    stateChanges: [{ from: 'unknown', to: 'occupied' }],
   };
   recordBatch(metrics, result, { size: 6, commitMs: 12, oldestReceivedAt: Date.now() - 30 });
-  recordBatch(metrics, { ...result, uplinksByDecoder: { 'nwave-nps405': 3 }, transitions: [{ from: 'free', to: 'occupied' } as any] }, { size: 6, commitMs: 5, oldestReceivedAt: Date.now() });
+  recordBatch(metrics, { ...result, uplinksByDecoder: { 'nwave-nps405': 3 }, stateChanges: [{ from: 'free', to: 'occupied' }] }, { size: 6, commitMs: 5, oldestReceivedAt: Date.now() });
   metrics.mqttConnected.set(1);
 
   const text = await (await fetch(`${srv.url}/metrics`)).text();
@@ -142,9 +150,9 @@ t.test('ingest metrics server: /metrics, /ready with the mqtt check, /health', a
   t.equal(sample(text, 'baygate_ingest_messages_applied_total{outcome="duplicate"}'), 2);
   t.equal(sample(text, 'baygate_ingest_messages_applied_total{outcome="dead_lettered"}'), 4);
   t.equal(sample(text, 'baygate_ingest_dead_letters_total{reason="decode_failed"}'), 2);
-  t.equal(sample(text, 'baygate_ingest_uplinks_processed_total{decoder="unreported"}'), 3);
-  t.equal(sample(text, 'baygate_ingest_uplinks_processed_total{decoder="nwave-nps405"}'), 3);
-  t.equal(sample(text, 'baygate_space_transitions_total{from="unreported",to="occupied"}'), 1);
+  t.equal(sample(text, 'baygate_ingest_uplinks_processed_total{decoder="nwave-nps405"}'), 5);
+  t.equal(sample(text, 'baygate_ingest_uplinks_processed_total{decoder="none"}'), 1);
+  t.equal(sample(text, 'baygate_space_transitions_total{from="unknown",to="occupied"}'), 1);
   t.equal(sample(text, 'baygate_space_transitions_total{from="free",to="occupied"}'), 1);
   t.equal(sample(text, 'baygate_ingest_batch_size_count'), 2);
   t.equal(sample(text, 'baygate_ingest_batch_size_sum'), 12);
@@ -189,4 +197,77 @@ t.test('MQTT connection metrics and the mqtt readiness check, on a real consumer
   await consumer.close();
   t.equal(await gauge(), 0, 'down after close');
   await t.rejects(check());
+});
+
+// Regression: the pipeline's batch results carried neither the decoder nor the previous
+// state, so in production every uplink counted under decoder="unreported" and every
+// transition under from="unreported". Now a real ingest labels both.
+t.test('ingest records uplinks by decoder and transitions by from/to, end to end', async (t) => {
+  const db = await testDb(t);
+  const first = '70B3D5E7AB000000';
+  await seedFleets(db.owner, { id: '00000000-0000-4000-8000-0000000ab017', name: 'Metrics', slug: 'metrics' }, [{ first, devices: 1 }]);
+  const broker = await testBroker(t);
+  const metrics = createMetrics({ defaultMetrics: false });
+  const config = testConfig({ CHIRPSTACK_EVENT_TOPIC: broker.template, MQTT_CLIENT_ID: `bgt-ops-ingest-${broker.id}`, INGEST_BATCH_MAX_MS: '5' });
+  const ingest = await startIngest({ config, databaseUrl: db.url, mqttUrl: broker.url, log, metrics, metricsServer: false });
+  t.teardown(() => ingest.stop());
+  const pub = await testPublisher(t, broker.url);
+  const up = (fCnt: number, fPort: number, data: number[]) =>
+    pub.publishAsync(eventTopic(broker.template, first, 'up'), JSON.stringify(upEvent({ devEui: first, fCnt, fPort, data: Buffer.from(data) })), { qos: 1 });
+  await up(1, 1, [1]); // occupied
+  await up(2, 0, []); // MAC commands only: no decoder reads it
+  await up(3, 1, [0]); // free
+  await waitFor(async () => sample(await metrics.registry.metrics(), 'baygate_ingest_messages_applied_total{outcome="uplink"}') === 3, 15_000, 'three uplinks applied');
+
+  const text = await metrics.registry.metrics();
+  t.equal(sample(text, 'baygate_ingest_uplinks_processed_total{decoder="nwave-nps405"}'), 2, 'by the device’s decoder');
+  t.equal(sample(text, 'baygate_ingest_uplinks_processed_total{decoder="none"}'), 1, 'fPort 0 under none');
+  t.equal(sample(text, 'baygate_space_transitions_total{from="unknown",to="occupied"}'), 1, 'the previous state is a label');
+  t.equal(sample(text, 'baygate_space_transitions_total{from="occupied",to="free"}'), 1);
+  t.notMatch(text, 'unreported');
+});
+
+t.test('shutdown: a clean stop exits 0; a second signal, a failing or a hung stop exit 1', async (t) => {
+  const run = (stop: () => Promise<void>, opts: { timeoutMs?: number; signalEchoMs?: number } = {}) => {
+    const codes: number[] = [];
+    let done!: () => void;
+    const exited = new Promise<void>((resolve) => (done = resolve));
+    const exit = (code: number) => {
+      codes.push(code);
+      done();
+    };
+    const shutdown = shutdownHandler({ log, stop, timeoutMs: opts.timeoutMs ?? 5_000, signalEchoMs: opts.signalEchoMs ?? 0, exit });
+    return { codes, exited, shutdown };
+  };
+
+  const clean = run(async () => {});
+  await clean.shutdown('SIGTERM');
+  t.same(clean.codes, [0], 'a stop that finishes exits 0');
+
+  const fatal = run(async () => {});
+  await fatal.shutdown('unhandledRejection', 1);
+  t.same(fatal.codes, [1], 'a fatal error stops in order, then exits 1');
+
+  const failing = run(async () => {
+    throw new Error('pool.end failed');
+  });
+  await failing.shutdown('SIGTERM');
+  t.same(failing.codes, [1], 'a stop that throws exits 1');
+
+  const hung = run(() => new Promise(() => {}), { timeoutMs: 50 });
+  void hung.shutdown('SIGTERM');
+  await hung.exited;
+  t.same(hung.codes, [1], 'a stop that outlasts the timeout exits 1');
+
+  const twice = run(() => new Promise(() => {}));
+  void twice.shutdown('SIGTERM');
+  void twice.shutdown('SIGINT');
+  await twice.exited;
+  t.same(twice.codes, [1], 'a second signal forces the exit');
+
+  const echoed = run(() => new Promise((r) => setTimeout(r, 100)), { signalEchoMs: 1_000 });
+  void echoed.shutdown('SIGINT');
+  void echoed.shutdown('SIGINT'); // npm relaying the terminal's Ctrl-C
+  await echoed.exited;
+  t.same(echoed.codes, [0], 'an echo of the first signal does not cut the stop short');
 });
