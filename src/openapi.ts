@@ -90,6 +90,14 @@ const EXAMPLES: Record<string, unknown> = {
   'post /api/v6/spaces': { code: 'A-001', name: 'Bay 1' },
   'post /api/v6/devices': { dev_eui: '70B3D5E75E000001', device_type: 'sensor', decoder: 'nwave-nps405' },
   'post /api/v6/users': { email: 'tech@example.com', password: 'change-me-too', username: 'tech', role: 'technician' },
+  'post /api/v6/reservations': {
+    space_id: '3fa85f64-5717-4562-b3fc-2c963f66afa6',
+    start_time: '2026-06-01T08:00:00Z',
+    end_time: '2026-06-01T10:00:00Z',
+    user_email: 'driver@example.com',
+  },
+  'post /api/v6/gateways': { gateway_eui: '0016C001FF10A235', name: 'Harbour roof', location: { lat: 52.37, lon: 4.9 } },
+  'post /api/v6/webhooks': { url: 'https://hooks.example.com/baygate', events: ['space_state', 'reservation'] },
 };
 
 const ERROR_RESPONSES: Record<number, { name: string; description: string }> = {

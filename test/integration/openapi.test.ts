@@ -4,9 +4,13 @@
 // from the npm packages, without auth.
 import t from 'tap';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { allRoutes } from '../../api/app.js';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import type Koa from 'koa';
+import type Router from '@koa/router';
+import { allRoutes, buildApp } from '../../api/app.js';
 import { apiDocument } from '../../api/routes/docs.js';
-import { openApiPath, type OpenApiDocument } from '../../src/openapi.js';
+import { openApiPath, type DocumentedRoute, type OpenApiDocument } from '../../src/openapi.js';
 import { createLogger } from '../../src/log.js';
 import { testApi, testConfig } from '../helpers/api.js';
 import type { Pool } from '../../src/db/pool.js';
@@ -119,4 +123,95 @@ t.test('served: /openapi.json, /docs and /redoc with their assets, without auth'
   t.equal((await fetch(`${api.url}/docs/index.html`)).status, 404, "swagger-ui-dist's own index (Petstore) is not served");
   t.equal((await fetch(`${api.url}/docs/package.json`)).status, 404);
   t.equal((await fetch(`${api.url}/docs/..%2Fpackage.json`)).status, 404, 'no path traversal');
+});
+
+/**
+ * Routes the app mounts outside allRoutes on purpose: they describe or serve the API
+ * rather than being part of it (api/app.ts). Anything else on the router must be in the
+ * document.
+ */
+const NOT_DOCUMENTED = new Set(['GET /metrics', 'GET /openapi.json', 'GET /docs', 'GET /docs/init.js', 'GET /docs/:file', 'GET /redoc', 'GET /redoc/:file', 'GET /', 'GET /console/:file']);
+
+/** Every method and path the app's router answers that neither the document nor NOT_DOCUMENTED lists. */
+function undocumented(app: Koa, doc: OpenApiDocument): string[] {
+  const router = app.middleware.map((m) => (m as { router?: Router }).router).find(Boolean);
+  if (!router) throw new Error('no router in the app');
+  const missing: string[] = [];
+  for (const layer of router.stack) {
+    for (const method of layer.methods.filter((m) => m !== 'HEAD')) {
+      const key = `${method} ${String(layer.path)}`;
+      if (NOT_DOCUMENTED.has(key)) continue;
+      if (!doc.paths[openApiPath(String(layer.path))]?.[method.toLowerCase()]) missing.push(key);
+    }
+  }
+  return missing;
+}
+
+t.test('every route the app mounts is in the document', async (t) => {
+  const deps = { config: testConfig(), pool: {} as Pool, log: createLogger('silent') };
+  const app = buildApp(deps);
+  const doc = apiDocument(allRoutes(deps));
+  t.same(undocumented(app, doc), [], 'nothing is mounted beside the documented routes');
+
+  // The check itself: a route mounted on the router directly, bypassing allRoutes, is caught.
+  const router = app.middleware.map((m) => (m as { router?: Router }).router).find(Boolean)!;
+  router.post('/api/v6/sneaky/:id', async (ctx) => {
+    ctx.body = {};
+  });
+  t.same(undocumented(app, doc), ['POST /api/v6/sneaky/:id'], 'an undocumented route fails the test');
+});
+
+// The response schemas in the document are the contract clients generate code from: an
+// answer must match the schema its route declares. Every GET that needs no id, and every
+// GET by the id of a site, space, device or gateway, with rows present to answer with.
+t.test('answers match the response schemas the document declares', async (t) => {
+  const api = await testApi(t);
+  const { token } = await api.register('schemas');
+  const site = (await api.request('GET', '/api/v6/sites', { token })).body.items[0];
+  const space = (await api.request('POST', '/api/v6/spaces', { token, json: { code: 'R-1', site_id: site.id } })).body;
+  const device = (await api.request('POST', '/api/v6/devices', { token, json: { dev_eui: '70B3D5E75E00C001', device_type: 'sensor', decoder: 'nwave-nps405' } })).body;
+  t.equal((await api.request('POST', `/api/v6/devices/${device.id}/assign`, { token, json: { space_id: space.id } })).status, 200);
+  const ids: Record<string, string> = { sites: site.id, spaces: space.id, devices: device.id };
+
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  addFormats.default(ajv);
+  ajv.addFormat('timezone', { type: 'string', validate: () => true });
+  let checked = 0;
+  for (const r of routes as DocumentedRoute[]) {
+    if (r.method !== 'get' || !r.response || (r.contentType && r.contentType !== 'application/json')) continue;
+    const params = [...r.path.matchAll(/:(\w+)/g)].map((m) => m[1]);
+    let path = r.path;
+    if (params.length === 1 && params[0] === 'id') {
+      const id = ids[r.path.split('/').at(-2)!] ?? ids[r.path.split('/')[3]!];
+      if (!id) continue;
+      path = r.path.replace(':id', id);
+    } else if (params.length) continue;
+    const res = await api.request('GET', path, { token });
+    if (res.status !== 200) {
+      t.comment(`skipped ${path}: ${res.status}`);
+      continue;
+    }
+    const validate = ajv.compile(r.response as object);
+    t.ok(validate(res.body), `GET ${r.path} answers as documented: ${ajv.errorsText(validate.errors)}`);
+    checked++;
+  }
+  t.ok(checked >= 15, `${checked} answers checked`);
+});
+
+t.test('request examples are valid bodies for their routes', async (t) => {
+  const doc = apiDocument(routes);
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  addFormats.default(ajv);
+  ajv.addFormat('timezone', { type: 'string', validate: (tz: string) => Intl.supportedValuesOf('timeZone').includes(tz) || tz === 'UTC' });
+  const examples = Object.entries(doc.paths).flatMap(([path, ops]) =>
+    Object.entries(ops).flatMap(([method, op]) => {
+      const media = (op.requestBody as { content?: Record<string, { schema: object; example?: unknown }> } | undefined)?.content?.['application/json'];
+      return media?.example === undefined ? [] : [{ name: `${method} ${path}`, schema: media.schema, example: media.example }];
+    }),
+  );
+  t.ok(examples.length >= 10, `${examples.length} examples`);
+  for (const e of examples) {
+    const validate = ajv.compile(e.schema);
+    t.ok(validate(e.example), `${e.name}: ${ajv.errorsText(validate.errors)}`);
+  }
 });
