@@ -2,7 +2,8 @@
 // registers, logs in (JSON and form), refreshes, reuses a rotated token, calls routes with
 // header and query tokens, sends forged, expired and malformed credentials, adds a user
 // and logs out. Then the whole log (stdout and stderr) is searched for the JWT secret,
-// the passwords, the database password and every token: none may appear.
+// the passwords, the database password and every token: none may appear. Likewise an
+// ingest run with credentials in MQTT_URL.
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +12,8 @@ import { freePort } from '../../src/net.js';
 import { client } from '../helpers/api.js';
 import { testDb } from '../helpers/db.js';
 import { waitFor } from '../helpers/wait.js';
+import { testBroker, testPublisher } from '../helpers/mqtt.js';
+import { eventTopic, upEvent } from '../../src/simulator/events.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -127,4 +130,55 @@ t.test('a full API session logs no secret, password or token', async (t) => {
   for (const [what, value] of secrets) {
     t.notOk(log.includes(value), `the log does not contain the ${what}`);
   }
+});
+
+t.test('an ingest run logs neither the broker password, the database password nor the JWT secret', async (t) => {
+  const db = await testDb(t);
+  const broker = await testBroker(t);
+  const jwtSecret = `ingest-log-secret-${randomBytes(24).toString('hex')}`;
+  const mqttPassword = `mqtt-pw-${randomBytes(12).toString('hex')}`;
+  // The embedded broker accepts any credentials; an external one (MQTT_URL) gets its own.
+  const mqttUrl = new URL(broker.url);
+  if (!broker.external) {
+    mqttUrl.username = 'ingest';
+    mqttUrl.password = mqttPassword;
+  }
+  let log = '';
+  const child = spawn(process.execPath, ['--import', 'tsx', 'ingest/main.ts'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      DATABASE_URL: db.url,
+      MQTT_URL: mqttUrl.toString(),
+      MQTT_CLIENT_ID: `bgt-log-${broker.id}`,
+      CHIRPSTACK_EVENT_TOPIC: broker.template,
+      METRICS_PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'trace',
+      JWT_SECRET: jwtSecret,
+      NODE_ENV: 'production',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (b) => (log += b));
+  child.stderr!.on('data', (b) => (log += b));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  await waitFor(() => log.includes('mqtt connected and subscribed'), 30_000, `ingest start-up (log so far: ${log})`);
+  const pub = await testPublisher(t, broker.url);
+  // An uplink from a device nobody registered, and one that is not JSON: both are logged about.
+  await pub.publishAsync(eventTopic(broker.template, '70B3D5E75E00D001', 'up'), JSON.stringify(upEvent({ devEui: '70B3D5E75E00D001', fCnt: 1, fPort: 1, data: Buffer.from([1]) })), { qos: 1 });
+  await pub.publishAsync(eventTopic(broker.template, '70B3D5E75E00D001', 'up'), `{"password": "${mqttPassword}"`, { qos: 1 });
+  await waitFor(async () => Number((await db.owner.query('SELECT count(*) AS n FROM dead_letters')).rows[0].n) === 1, 15_000, 'the bad message dead-lettered');
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'ingest stops cleanly');
+
+  t.ok(log.length > 500, `the run logged something (${log.length} bytes)`);
+  const secrets: [string, string][] = [['JWT secret', jwtSecret]];
+  if (!broker.external) secrets.push(['broker password', mqttPassword]);
+  const dbPassword = decodeURIComponent(new URL(db.url).password);
+  if (dbPassword) secrets.push(['database password', dbPassword]);
+  for (const [what, value] of secrets) t.notOk(log.includes(value), `the log does not contain the ${what}`);
 });
