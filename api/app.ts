@@ -36,7 +36,7 @@ import { apiDocument, mountDocs } from './routes/docs.js';
 import { mountConsole } from './routes/console.js';
 import { httpMetrics, metricsEndpoint } from './middleware/metrics.js';
 import { createMetrics, type Metrics } from '../src/metrics.js';
-import { readinessChecks } from '../src/readiness.js';
+import { readinessChecks, type Check } from '../src/readiness.js';
 
 export interface AppDeps {
   config: Config;
@@ -47,6 +47,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** The live-event hub (api/live/); without it the stream routes answer 503. */
   live?: LiveHub;
+  /** Readiness checks beyond the database's, e.g. ingest's MQTT session when npm start runs both in one process. */
+  readyChecks?: Record<string, Check>;
 }
 
 /** Request bodies above this are refused with 413 before they are parsed. */
@@ -57,7 +59,7 @@ export function allRoutes(deps: AppDeps): RouteDef[] {
   const { config, pool } = deps;
   return [
     ...healthRoutes(),
-    ...readyRoutes({ ready: readinessChecks({ pool }) }),
+    ...readyRoutes({ ready: readinessChecks({ pool, extra: deps.readyChecks }) }),
     ...authRoutes({
       pool,
       tokens: config,

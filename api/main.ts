@@ -14,6 +14,7 @@ import { startLive } from './live/index.js';
 import { createMetrics, type Metrics } from '../src/metrics.js';
 import { ensureConsoleBuilt } from '../web/build.js';
 import { installShutdown } from '../src/shutdown.js';
+import type { Check } from '../src/readiness.js';
 
 /** How long shutdown lets requests in flight finish (within src/shutdown.ts SHUTDOWN_TIMEOUT_MS). */
 const REQUEST_DRAIN_MS = 5_000;
@@ -24,7 +25,13 @@ export interface ApiProcess {
   stop(): Promise<void>;
 }
 
-export async function startApi(config: Config, databaseUrl: string, log: Logger, metrics: Metrics = createMetrics()): Promise<ApiProcess> {
+export async function startApi(
+  config: Config,
+  databaseUrl: string,
+  log: Logger,
+  metrics: Metrics = createMetrics(),
+  readyChecks?: Record<string, Check>,
+): Promise<ApiProcess> {
   const pool = createRuntimePool(databaseUrl, 'baygate_app', { max: config.dbPoolMax, log, applicationName: 'baygate-api' });
   await assertSchemaCurrent(pool);
   if (config.port !== 0) await assertPortFree(config.port, config.host, 'PORT');
@@ -32,7 +39,7 @@ export async function startApi(config: Config, databaseUrl: string, log: Logger,
   const live = await startLive({ config, pool, databaseUrl, log: log.child({ component: 'live' }), metrics });
   // `npm install` builds the console (prepare); a checkout that skipped it must not serve nothing at /.
   if (await ensureConsoleBuilt()) log.info('web console built into web/dist');
-  const app = buildApp({ config, pool, log, metrics, live: live.hub });
+  const app = buildApp({ config, pool, log, metrics, live: live.hub, readyChecks });
   const server = createApiServer(config, app.callback());
   server.on('upgrade', live.upgrade);
   await new Promise<void>((resolve, reject) => {

@@ -83,7 +83,8 @@ async function main(): Promise<void> {
     const metrics = createMetrics();
     const ingest = await startIngest({ config, databaseUrl, mqttUrl, log: log.child({ process: 'ingest' }), metrics, metricsServer: false });
     stops.push(() => ingest.stop());
-    const api = await startApi(config, databaseUrl, log.child({ process: 'api' }), metrics);
+    // One /ready for the whole system: the API's, with ingest's MQTT session among its checks.
+    const api = await startApi(config, databaseUrl, log.child({ process: 'api' }), metrics, ingest.readyChecks);
     stops.push(() => api.stop());
     log.info(`API on ${api.url} (health: ${api.url}/health)`);
     // A plain line for people and for the start-up test, whatever LOG_LEVEL says.

@@ -13,7 +13,7 @@ import { startJobs, type Jobs } from './jobs/index.js';
 import { startDisplaySender, type DisplaySender } from './displays.js';
 import { MqttConsumer } from './mqtt.js';
 import { createMetrics, type Metrics } from '../src/metrics.js';
-import { readinessChecks } from '../src/readiness.js';
+import { readinessChecks, type Check } from '../src/readiness.js';
 import { installShutdown } from '../src/shutdown.js';
 import { mqttConnectionMetrics, mqttReadyCheck, recordBatch, recordReceived, startMetricsServer } from './metrics.js';
 
@@ -35,6 +35,8 @@ export interface IngestProcess {
   jobs: Jobs;
   /** Publishes display-sign downlinks (ingest/displays.ts). */
   displays: DisplaySender;
+  /** Ingest's own readiness checks (its MQTT session), for whoever serves /ready: METRICS_PORT, or npm start's API. */
+  readyChecks: Record<string, Check>;
   stop(): Promise<void>;
 }
 
@@ -66,6 +68,8 @@ export async function startIngest(o: IngestOptions): Promise<IngestProcess> {
       if (job !== 'deliver_webhooks') return;
       metrics.webhookDeliveries.inc({ outcome: 'delivered' }, counts.delivered ?? 0);
       metrics.webhookDeliveries.inc({ outcome: 'failed' }, counts.failed ?? 0);
+      // A subscription disabled after repeated failures (its last failure is also counted above).
+      metrics.webhookDeliveries.inc({ outcome: 'disabled' }, counts.disabled ?? 0);
     },
   });
   const topics = compileTopicTemplate(config.chirpstackEventTopic);
@@ -99,6 +103,7 @@ export async function startIngest(o: IngestOptions): Promise<IngestProcess> {
       pipeline.push({ topic: m.topic, payload: m.payload, receivedAt: m.receivedAt, settle: m.settle });
     },
   });
+  const readyChecks = { mqtt: mqttReadyCheck(consumer) };
   // Started before subscribing, so a taken METRICS_PORT fails before any message is taken.
   const server =
     o.metricsServer === false
@@ -108,7 +113,7 @@ export async function startIngest(o: IngestOptions): Promise<IngestProcess> {
           host: config.host,
           registry: metrics.registry,
           log,
-          ready: readinessChecks({ pool, extra: { mqtt: mqttReadyCheck(consumer) } }),
+          ready: readinessChecks({ pool, extra: readyChecks }),
         });
   // Before subscribing, so a bad CHIRPSTACK_COMMAND_TOPIC fails before any message is taken.
   const displays = await startDisplaySender({ pool, log, config, mqttUrl: o.mqttUrl, databaseUrl: o.databaseUrl, registry: metrics.registry });
@@ -119,6 +124,7 @@ export async function startIngest(o: IngestOptions): Promise<IngestProcess> {
     pipeline,
     jobs,
     displays,
+    readyChecks,
     async stop() {
       // Finish the batch in flight so its messages are acknowledged; anything not yet
       // committed stays with the broker's persistent session and is redelivered.

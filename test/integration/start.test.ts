@@ -53,6 +53,8 @@ t.test('npm start on an empty DATA_DIR', async (t) => {
   const health = await fetch(`${api}/health`);
   t.equal(health.status, 200);
   t.match(await health.json(), { status: 'healthy' }, 'and /health answers healthy');
+  const ready = await fetch(`${api}/ready`);
+  t.match(await ready.json(), { status: 'ready', checks: { database: { ok: true }, mqtt: { ok: true } } }, '/ready checks the database and ingest\'s MQTT session');
   const reg = await fetch(`${api}/api/auth/register`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
