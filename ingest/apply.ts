@@ -41,8 +41,8 @@ export interface BatchResult {
   /** Events counted and ignored (unknown kinds, events for unknown devices). */
   ignored: number;
   transitions: SpaceEventNotice[];
-  /** Dead letters by reason, for metrics. */
-  deadByReason: Record<string, number>;
+  /** Dead letters by reason, then by the decoder involved (`none` when no decoder was reached), for metrics. */
+  deadByReason: Record<string, Record<string, number>>;
   /** Stored uplinks by the decoder that read them (`none`: fPort 0, MAC commands only), for metrics. */
   uplinksByDecoder: Record<string, number>;
   /** Each space event's previous and new state, for metrics (the NOTIFY notices in `transitions` carry no previous state). */
@@ -136,7 +136,9 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
   const dead = (rows: DeadLetterRow[], row: DeadLetterRow) => {
     rows.push(row);
     result.deadLettered++;
-    result.deadByReason[row.reason] = (result.deadByReason[row.reason] ?? 0) + 1;
+    const byDecoder = (result.deadByReason[row.reason] ??= {});
+    const decoder = row.decoder ?? 'none';
+    byDecoder[decoder] = (byDecoder[decoder] ?? 0) + 1;
   };
 
   // 1. Parse, and drop in-batch duplicates (a redelivery can land in the same batch).

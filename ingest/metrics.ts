@@ -110,7 +110,9 @@ export function recordBatch(metrics: Metrics, result: BatchResult, info: BatchIn
     ['dead_lettered', result.deadLettered],
   ];
   for (const [outcome, count] of outcomes) if (count > 0) metrics.messagesApplied.inc({ outcome }, count);
-  for (const [reason, count] of Object.entries(result.deadByReason)) if (count > 0) metrics.deadLetters.inc({ reason }, count);
+  for (const [reason, byDecoder] of Object.entries(result.deadByReason)) {
+    for (const [decoder, count] of Object.entries(byDecoder)) if (count > 0) metrics.deadLetters.inc({ reason, decoder }, count);
+  }
 
   for (const [decoder, count] of Object.entries(result.uplinksByDecoder)) if (count > 0) metrics.uplinksProcessed.inc({ decoder }, count);
   for (const { from, to } of result.stateChanges) metrics.spaceTransitions.inc({ from, to });

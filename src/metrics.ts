@@ -31,7 +31,7 @@ export interface Metrics {
   uplinksProcessed: Counter<'decoder'>;
   /** Every message of a committed batch by what became of it. */
   messagesApplied: Counter<'outcome'>;
-  deadLetters: Counter<'reason'>;
+  deadLetters: Counter<'reason' | 'decoder'>;
   batchSize: Histogram<never>;
   commitSeconds: Histogram<never>;
   /** From the oldest message's arrival to its batch's commit: what the broker waits for its PUBACK. */
@@ -95,8 +95,8 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     }),
     deadLetters: new Counter({
       name: n('ingest_dead_letters_total'),
-      help: 'Messages kept in the dead-letter table, by reason',
-      labelNames: ['reason'],
+      help: 'Messages kept in the dead-letter table, by reason and decoder (none: the message never reached one)',
+      labelNames: ['reason', 'decoder'],
       registers,
     }),
     batchSize: new Histogram({ name: n('ingest_batch_size'), help: 'Messages per committed batch', buckets: BATCH_SIZE_BUCKETS, registers }),
@@ -142,7 +142,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     }),
     webhookDeliveries: new Counter({
       name: n('webhook_deliveries_total'),
-      help: 'Webhook delivery attempts by outcome (delivered, failed)',
+      help: 'Webhook delivery attempts by outcome (delivered, failed); outcome disabled counts subscriptions disabled after repeated failures',
       labelNames: ['outcome'],
       registers,
     }),

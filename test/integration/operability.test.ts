@@ -135,7 +135,7 @@ t.test('ingest metrics server: /metrics, /ready with the mqtt check, /health', a
     deviceEvents: 0,
     ignored: 0,
     transitions: [{ id: 1, tenant_id: 't', space_id: 's', to: 'occupied', at: new Date().toISOString() }],
-    deadByReason: { decode_failed: 1, invalid_json: 1 },
+    deadByReason: { decode_failed: { 'bosch-tps110': 1 }, invalid_json: { none: 1 } },
     uplinksByDecoder: { 'nwave-nps405': 2, none: 1 },
     stateChanges: [{ from: 'unknown', to: 'occupied' }],
   };
@@ -149,7 +149,8 @@ t.test('ingest metrics server: /metrics, /ready with the mqtt check, /health', a
   t.equal(sample(text, 'baygate_ingest_messages_applied_total{outcome="uplink"}'), 6);
   t.equal(sample(text, 'baygate_ingest_messages_applied_total{outcome="duplicate"}'), 2);
   t.equal(sample(text, 'baygate_ingest_messages_applied_total{outcome="dead_lettered"}'), 4);
-  t.equal(sample(text, 'baygate_ingest_dead_letters_total{reason="decode_failed"}'), 2);
+  t.equal(sample(text, 'baygate_ingest_dead_letters_total{reason="decode_failed",decoder="bosch-tps110"}'), 2);
+  t.equal(sample(text, 'baygate_ingest_dead_letters_total{reason="invalid_json",decoder="none"}'), 2);
   t.equal(sample(text, 'baygate_ingest_uplinks_processed_total{decoder="nwave-nps405"}'), 5);
   t.equal(sample(text, 'baygate_ingest_uplinks_processed_total{decoder="none"}'), 1);
   t.equal(sample(text, 'baygate_space_transitions_total{from="unknown",to="occupied"}'), 1);
