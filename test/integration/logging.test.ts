@@ -4,7 +4,7 @@
 // and logs out. Then the whole log (stdout and stderr) is searched for the JWT secret,
 // the passwords, the database password and every token: none may appear. Likewise an
 // ingest run with credentials in MQTT_URL.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import jwt from 'jsonwebtoken';
@@ -17,32 +17,30 @@ import { eventTopic, upEvent } from '../../src/simulator/events.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-t.test('a full API session logs no secret, password or token', async (t) => {
-  const db = await testDb(t);
-  const port = await freePort();
-  const jwtSecret = `log-test-secret-${randomBytes(24).toString('hex')}`;
-  let log = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      DATABASE_URL: db.url,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'trace',
-      JWT_SECRET: jwtSecret,
-      BCRYPT_ROUNDS: '4',
-      NODE_ENV: 'production',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (b) => (log += b));
-  child.stderr!.on('data', (b) => (log += b));
+/** Spawns a service entry point with `env` over the test's own, collects stdout and stderr, and waits for `readyLine`. */
+async function runService(t: Test, entry: string, env: Record<string, string>, readyLine: string) {
+  let out = '';
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (b) => (out += b));
+  child.stderr!.on('data', (b) => (out += b));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  await waitFor(() => log.includes('API listening'), 30_000, `API start-up (log so far: ${log})`);
+  await waitFor(() => out.includes(readyLine), 30_000, `${entry} start-up (log so far: ${out})`);
+  return { child, exited, log: () => out };
+}
+
+t.test('a full API session logs no secret, password or token', async (t) => {
+  const db = await testDb(t);
+  const port = await freePort();
+  const jwtSecret = `log-test-secret-${randomBytes(24).toString('hex')}`;
+  const service = await runService(
+    t,
+    'api/main.ts',
+    { DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'trace', JWT_SECRET: jwtSecret, BCRYPT_ROUNDS: '4', NODE_ENV: 'production' },
+    'API listening',
+  );
   const api = client(`http://127.0.0.1:${port}`);
 
   const password = `pw-${randomBytes(12).toString('hex')}`;
@@ -107,12 +105,12 @@ t.test('a full API session logs no secret, password or token', async (t) => {
   t.equal((await api.request('POST', '/api/auth/logout', { token: loginForm.body.access_token })).status, 200);
   t.equal((await api.request('GET', '/api/auth/me', { token: loginForm.body.access_token })).status, 401, 'logged out');
 
-  child.kill('SIGTERM');
-  t.equal(await exited, 0, 'the API stops cleanly');
+  service.child.kill('SIGTERM');
+  t.equal(await service.exited, 0, 'the API stops cleanly');
 
-  t.ok(log.length > 1000, `the run logged something (${log.length} bytes)`);
-  t.match(log, '"reqId"', 'request logs carry request ids');
-  t.match(log, '"path":"/api/auth/login"', 'requests are logged');
+  t.ok(service.log().length > 1000, `the run logged something (${service.log().length} bytes)`);
+  t.match(service.log(), '"reqId"', 'request logs carry request ids');
+  t.match(service.log(), '"path":"/api/auth/login"', 'requests are logged');
 
   const secrets: [string, string][] = [
     ['JWT secret', jwtSecret],
@@ -128,7 +126,7 @@ t.test('a full API session logs no secret, password or token', async (t) => {
     secrets.push([`token ${i} signature`, tok.split('.')[2]!]);
   });
   for (const [what, value] of secrets) {
-    t.notOk(log.includes(value), `the log does not contain the ${what}`);
+    t.notOk(service.log().includes(value), `the log does not contain the ${what}`);
   }
 });
 
@@ -143,11 +141,10 @@ t.test('an ingest run logs neither the broker password, the database password no
     mqttUrl.username = 'ingest';
     mqttUrl.password = mqttPassword;
   }
-  let log = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'ingest/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
+  const ingest = await runService(
+    t,
+    'ingest/main.ts',
+    {
       DATABASE_URL: db.url,
       MQTT_URL: mqttUrl.toString(),
       MQTT_CLIENT_ID: `bgt-log-${broker.id}`,
@@ -158,27 +155,20 @@ t.test('an ingest run logs neither the broker password, the database password no
       JWT_SECRET: jwtSecret,
       NODE_ENV: 'production',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (b) => (log += b));
-  child.stderr!.on('data', (b) => (log += b));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  await waitFor(() => log.includes('mqtt connected and subscribed'), 30_000, `ingest start-up (log so far: ${log})`);
+    'mqtt connected and subscribed',
+  );
   const pub = await testPublisher(t, broker.url);
   // An uplink from a device nobody registered, and one that is not JSON: both are logged about.
   await pub.publishAsync(eventTopic(broker.template, '70B3D5E75E00D001', 'up'), JSON.stringify(upEvent({ devEui: '70B3D5E75E00D001', fCnt: 1, fPort: 1, data: Buffer.from([1]) })), { qos: 1 });
   await pub.publishAsync(eventTopic(broker.template, '70B3D5E75E00D001', 'up'), `{"password": "${mqttPassword}"`, { qos: 1 });
   await waitFor(async () => Number((await db.owner.query('SELECT count(*) AS n FROM dead_letters')).rows[0].n) === 1, 15_000, 'the bad message dead-lettered');
-  child.kill('SIGTERM');
-  t.equal(await exited, 0, 'ingest stops cleanly');
+  ingest.child.kill('SIGTERM');
+  t.equal(await ingest.exited, 0, 'ingest stops cleanly');
 
-  t.ok(log.length > 500, `the run logged something (${log.length} bytes)`);
+  t.ok(ingest.log().length > 500, `the run logged something (${ingest.log().length} bytes)`);
   const secrets: [string, string][] = [['JWT secret', jwtSecret]];
   if (!broker.external) secrets.push(['broker password', mqttPassword]);
   const dbPassword = decodeURIComponent(new URL(db.url).password);
   if (dbPassword) secrets.push(['database password', dbPassword]);
-  for (const [what, value] of secrets) t.notOk(log.includes(value), `the log does not contain the ${what}`);
+  for (const [what, value] of secrets) t.notOk(ingest.log().includes(value), `the log does not contain the ${what}`);
 });
