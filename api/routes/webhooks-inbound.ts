@@ -2,19 +2,21 @@
  * Inbound webhook routes: ChirpStack's HTTP integration as a second way in (issue 7), and
  * the admin's view and rotation of the tenant's signing secret.
  *
- * An accepted event is only spooled (one INSERT) and answered 202; ingest applies it through
+ * An accepted event is only spooled (an INSERT, shared with the requests that arrive with it:
+ * src/webhooks/spool-batcher.ts) and answered 202; ingest applies it through
  * the same code as MQTT (ingest/jobs/process-webhook-spool.ts). Nothing is stored for a
  * request whose signature is missing, malformed, stale or wrong: all of those, and an
  * unknown tenant, are the same 401, so the answer does not reveal which tenants exist.
  */
 import type { Pool } from '../../src/db/pool.js';
-import { setTenant, withTx } from '../../src/db/tx.js';
+import { withTx } from '../../src/db/tx.js';
 import { UnauthorizedError } from '../../src/errors.js';
 import { compile } from '../../src/schemas/validator.js';
 import { timestamp } from '../../src/schemas/common.js';
-import { inboundSecretStatus, lookupInboundSecrets, rotateInboundSecret } from '../../src/storage/webhook-secrets.js';
-import { SPOOL_EVENTS, spoolEvent, type SpoolEvent } from '../../src/storage/webhook-spool.js';
-import { newSecret, SIGNATURE_HEADER, verifySignature } from '../../src/webhooks/signature.js';
+import { inboundSecretStatus, rotateInboundSecret } from '../../src/storage/webhook-secrets.js';
+import { SPOOL_EVENTS, type SpoolEvent } from '../../src/storage/webhook-spool.js';
+import { newSecret, SIGNATURE_HEADER } from '../../src/webhooks/signature.js';
+import { SpoolBatcher } from '../../src/webhooks/spool-batcher.js';
 import type { RouteDef } from './route.js';
 
 export interface InboundWebhookDeps {
@@ -68,6 +70,7 @@ const secretStatus = {
 
 export function inboundWebhookRoutes(deps: InboundWebhookDeps): RouteDef[] {
   const { pool } = deps;
+  const spool = new SpoolBatcher(pool, checkEvent);
   return [
     {
       method: 'post', path: '/api/webhooks/chirpstack', tag: 'webhooks', auth: false, status: 202,
@@ -84,18 +87,15 @@ export function inboundWebhookRoutes(deps: InboundWebhookDeps): RouteDef[] {
         const raw: unknown = (ctx.request as { rawBody?: unknown }).rawBody;
         if (!SLUG.test(slug) || typeof raw !== 'string') throw new UnauthorizedError('Invalid webhook signature');
         const body = Buffer.from(raw, 'utf8');
-        // One transaction for the lookup and the spool: the request's only commit.
-        await withTx(pool, {}, async (c) => {
-          const found = await lookupInboundSecrets(c, slug);
-          const verdict = verifySignature(ctx.get(SIGNATURE_HEADER) || undefined, body, found?.secrets ?? []);
-          if (!found || !verdict.ok) {
-            ctx.state.log?.info({ tenant: slug, reason: found ? (verdict as { reason: string }).reason : 'unknown_tenant' }, 'webhook refused');
-            throw new UnauthorizedError('Invalid webhook signature');
-          }
-          checkEvent(ctx.request.body);
-          await setTenant(c, found.tenantId);
-          await spoolEvent(c, found.tenantId, q.event, body);
+        // Verified and spooled with whatever else arrives meanwhile (src/webhooks/spool-batcher.ts).
+        const verdict = await spool.submit({
+          slug, signature: ctx.get(SIGNATURE_HEADER) || undefined, body, parsed: ctx.request.body, event: q.event,
         });
+        if (!verdict.ok) {
+          if (verdict.reason === 'invalid') throw verdict.error;
+          ctx.state.log?.info({ tenant: slug, reason: verdict.reason }, 'webhook refused');
+          throw new UnauthorizedError('Invalid webhook signature');
+        }
         return { status: 'accepted' };
       },
     },

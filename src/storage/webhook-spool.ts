@@ -16,9 +16,17 @@ export interface SpoolRow {
   attempts: number;
 }
 
-/** Spools one event and wakes the worker (the NOTIFY is delivered at commit). */
-export async function spoolEvent(c: Queryable, tenantId: string, event: SpoolEvent, payload: Buffer): Promise<void> {
-  await c.query(`INSERT INTO webhook_spool (tenant_id, event, payload) VALUES ($1, $2, $3)`, [tenantId, event, payload]);
+/**
+ * Spools one tenant's events in one statement, in the order given, and wakes the worker (the
+ * NOTIFY is delivered at commit). The caller has set the tenant (RLS checks every row).
+ */
+export async function spoolEvents(c: Queryable, tenantId: string, rows: { event: SpoolEvent; payload: Buffer }[]): Promise<void> {
+  if (rows.length === 0) return;
+  await c.query(
+    `INSERT INTO webhook_spool (tenant_id, event, payload)
+     SELECT $1, x.event, x.payload FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS x(event, payload, n) ORDER BY x.n`,
+    [tenantId, rows.map((r) => r.event), rows.map((r) => r.payload)],
+  );
   await c.query(`SELECT pg_notify($1, '')`, [WEBHOOK_SPOOL_CHANNEL]);
 }
 

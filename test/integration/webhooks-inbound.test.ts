@@ -162,22 +162,17 @@ t.test('a failing spooled event is retried with backoff, then dead-lettered', as
   t.same(dead, [{ tenant_id: space.tenant_id, reason: 'processing_failed', error: 'forced failure' }]);
 });
 
-t.test('a burst: 2,000 requests, 50 at a time, every event applied exactly once', async (t) => {
+t.test('a burst: 2,000 requests at once, every one accepted, every event applied exactly once', async (t) => {
   const { api, devEui, secret } = await setup(t, { jobs: true });
   const N = 2_000;
-  const CONCURRENCY = 50;
   const bodies = Array.from({ length: N }, (_, i) => JSON.stringify(upEvent({ devEui, fCnt: 100 + i, fPort: 1, data: i % 2 ? FREE : OCCUPIED, deduplicationId: randomUUID() })));
-  const statuses: number[] = [];
-  let next = 0;
   const started = Date.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < N) {
-        const body = bodies[next++]!;
-        const r = await post(api, body, { 'x-baygate-tenant': 'acme', 'x-baygate-signature': sign(secret, body) });
-        await r.arrayBuffer();
-        statuses.push(r.status);
-      }
+  // All in flight together (the issue's "2,000 requests in a second"): no client-side pacing.
+  const statuses = await Promise.all(
+    bodies.map(async (body) => {
+      const r = await post(api, body, { 'x-baygate-tenant': 'acme', 'x-baygate-signature': sign(secret, body) });
+      await r.arrayBuffer();
+      return r.status;
     }),
   );
   t.comment(`${N} requests in ${Date.now() - started} ms`);
