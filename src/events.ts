@@ -30,8 +30,33 @@ export const EVENT_ORDER_LOCK_SQL = `SELECT pg_advisory_xact_lock(hashtext('bayg
  */
 export const WEBHOOK_SPOOL_CHANNEL = 'baygate_webhook_spool';
 
-/** Sent when an outbound webhook subscription is disabled after repeated failures: {tenant_id, subscription_id}. */
+/**
+ * Sent by deliver_webhooks when an outbound subscription is disabled after repeated
+ * failures; the API forwards it to the tenant's admins on the live stream (api/live/hub.ts).
+ */
 export const WEBHOOK_DISABLED_CHANNEL = 'baygate_webhook_disabled';
+
+export interface WebhookDisabledNotice {
+  tenant_id: string;
+  subscription_id: string;
+  /** webhook_subscriptions.disabled_reason, cut to WEBHOOK_DISABLED_REASON_MAX characters. */
+  reason: string;
+  /** disabled_at, ISO 8601. */
+  at: string;
+}
+
+/** The reason embeds the receiver's last error; cut so the payload stays far below NOTIFY's 8000 bytes. */
+export const WEBHOOK_DISABLED_REASON_MAX = 500;
+
+export function encodeWebhookDisabled(n: WebhookDisabledNotice): string {
+  return JSON.stringify({ ...n, reason: n.reason.slice(0, WEBHOOK_DISABLED_REASON_MAX) });
+}
+
+/**
+ * Sent (empty payload) by the triggers that write tenant_events (migrations/0013: a
+ * reservation's lifecycle, low battery, gateway outages) to wake deliver_webhooks.
+ */
+export const TENANT_EVENTS_CHANNEL = 'baygate_tenant_events';
 
 /**
  * Sent when display downlinks become due (a retry after a NACK, the display_downlinks job's

@@ -4,9 +4,17 @@
  * the resume id from Last-Event-ID or ?last_event_id=.
  */
 import { uuid } from '../../src/schemas/common.js';
-import { EVENT_TYPES, type EventFilter, type EventType } from '../../src/storage/space-events.js';
+import { EVENT_TYPES, type EventFilter } from '../../src/storage/space-events.js';
 
-const TYPE_LIST = `^(${EVENT_TYPES.join('|')})(,(${EVENT_TYPES.join('|')}))*$`;
+/**
+ * Sent to a tenant's admins when an outbound webhook subscription is disabled after repeated
+ * failures (api/live/hub.ts). Not a space event: it carries no id and is not replayed.
+ */
+export const WEBHOOK_DISABLED_EVENT = 'webhook_disabled';
+/** What a live client may filter on: the space event types and the alerts. */
+export const LIVE_TYPES = [...EVENT_TYPES, WEBHOOK_DISABLED_EVENT] as const;
+
+const TYPE_LIST = `^(${LIVE_TYPES.join('|')})(,(${LIVE_TYPES.join('|')}))*$`;
 
 export const liveQuerySchema = {
   type: 'object',
@@ -16,7 +24,7 @@ export const liveQuerySchema = {
     types: {
       type: 'string',
       pattern: TYPE_LIST,
-      description: `Comma-separated event types to receive (${EVENT_TYPES.join(', ')}); all when left out`,
+      description: `Comma-separated event types to receive (${LIVE_TYPES.join(', ')}); all when left out`,
     },
     last_event_id: {
       type: 'integer',
@@ -37,7 +45,7 @@ export function filterOf(q: LiveQuery): EventFilter {
   return {
     siteId: q.site_id ?? null,
     spaceId: q.space_id ?? null,
-    types: q.types ? ([...new Set(q.types.split(','))] as EventType[]) : null,
+    types: q.types ? [...new Set(q.types.split(','))] : null,
   };
 }
 

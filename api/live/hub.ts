@@ -13,7 +13,7 @@
 import type { Pool } from '../../src/db/pool.js';
 import { withTx } from '../../src/db/tx.js';
 import type { Logger } from '../../src/log.js';
-import type { SpaceEventNotice } from '../../src/events.js';
+import type { SpaceEventNotice, WebhookDisabledNotice } from '../../src/events.js';
 import type { Metrics } from '../../src/metrics.js';
 import { ServiceUnavailableError } from '../../src/errors.js';
 import {
@@ -25,6 +25,7 @@ import {
   type EventType,
   type SpaceEvent,
 } from '../../src/storage/space-events.js';
+import { WEBHOOK_DISABLED_EVENT } from './filter.js';
 
 export type Transport = 'sse' | 'ws';
 export type CloseReason = 'slow' | 'expired' | 'shutdown';
@@ -59,6 +60,27 @@ export class WireEvent {
   }
 }
 
+/** What a sink writes: an event's SSE text and its WebSocket message. */
+export interface Frame {
+  readonly sse: string;
+  readonly ws: Buffer;
+}
+
+/**
+ * An alert for a tenant's admins that is not a space event (webhook_disabled): no `id:`, so a
+ * browser's Last-Event-ID stays that of the last space event, and it is not replayed on resume.
+ */
+export class AlertFrame implements Frame {
+  readonly sse: string;
+  readonly ws: Buffer;
+
+  constructor(readonly type: string, data: unknown) {
+    const json = JSON.stringify(data);
+    this.sse = `event: ${type}\ndata: ${json}\n\n`;
+    this.ws = Buffer.from(`{"event":"${type}","data":${json}}`);
+  }
+}
+
 /**
  * The events one client gets from one read. Clients with the same filter share one Batch,
  * so its SSE bytes are built and encoded once per read, not once per client: with a
@@ -67,7 +89,7 @@ export class WireEvent {
 export class Batch {
   #sse: Buffer | undefined;
 
-  constructor(readonly events: readonly WireEvent[]) {}
+  constructor(readonly events: readonly Frame[]) {}
 
   get sse(): Buffer {
     if (!this.#sse) {
@@ -128,6 +150,8 @@ export interface SubscribeRequest {
   lastEventId: number | null;
   /** When the client's token expires (epoch ms); the stream ends then, and the client reconnects with a new one. */
   expiresAt?: number;
+  /** An admin (or owner) of the tenant: also gets the tenant's alerts (webhook_disabled). */
+  admin?: boolean;
 }
 
 /** Rows read per query; a larger backlog is read in several. */
@@ -150,6 +174,7 @@ interface Client {
   tenantId: string;
   sink: Sink;
   filter: EventFilter;
+  admin: boolean;
   /** Clients with equal keys have equal filters and share batches. */
   filterKey: string;
   /** Highest event id this client was sent or skipped; nothing at or below it is sent again. */
@@ -223,6 +248,7 @@ export class LiveHub {
       tenantId: req.tenantId,
       sink: req.sink,
       filter: req.filter,
+      admin: req.admin ?? false,
       filterKey: `${req.filter.siteId}|${req.filter.spaceId}|${req.filter.types?.slice().sort().join(',')}`,
       lastSent: 0,
       queued: req.lastEventId === null ? null : [],
@@ -270,6 +296,28 @@ export class LiveHub {
     // Before the feed is ready, or during a read, the read loop looks at `wanted` itself.
     if (!feed.initialised || feed.reading || n.id <= feed.cursor) return;
     this.read(feed);
+  }
+
+  /**
+   * A subscription was disabled after repeated failures (WEBHOOK_DISABLED_CHANNEL): tell the
+   * tenant's admins who are connected now, whatever their site or space filter (a subscription
+   * may span sites), unless their type filter leaves webhook_disabled out. Webhooks are an
+   * admin's business (their routes are admin-only) and the reason quotes the receiver's error.
+   * Not stored for replay: the subscription itself shows disabled_reason and disabled_at.
+   */
+  webhookDisabled(n: WebhookDisabledNotice): void {
+    const feed = this.feeds.get(n.tenant_id);
+    if (!feed) return;
+    const batch = new Batch([new AlertFrame(WEBHOOK_DISABLED_EVENT, { subscription_id: n.subscription_id, reason: n.reason, at: n.at })]);
+    for (const client of feed.clients) {
+      if (client.gone || !client.admin) continue;
+      if (client.filter.types !== null && !client.filter.types.includes(WEBHOOK_DISABLED_EVENT)) continue;
+      client.sink.send(batch);
+      const transport = client.sink.transport;
+      this.stats.eventsSent[transport]++;
+      this.o.metrics?.liveEventsSent.inc({ transport });
+      this.checkBacklog(client);
+    }
   }
 
   /** After the listener (re)connected, or as the safety poll: read every feed from its cursor. */

@@ -46,6 +46,7 @@ export async function startLive(o: LiveOptions): Promise<Live> {
     databaseUrl: o.databaseUrl,
     log,
     onNotice: (n) => hub.notice(n),
+    onWebhookDisabled: (n) => hub.webhookDisabled(n),
     onConnected: () => {
       hub.stats.listener.connected = true;
       hub.catchUp();

@@ -19,6 +19,7 @@ import { translatePgError } from '../../src/db/errors.js';
 import { asAccessClaims, hmacKey, JWT_ALGORITHM } from '../../src/auth/tokens.js';
 import { compile } from '../../src/schemas/validator.js';
 import { findSessionPrincipal } from '../../src/storage/users.js';
+import { roleAtLeast } from '../../src/auth/roles.js';
 import type { Batch, CloseReason, LiveHub, Sink } from './hub.js';
 import { filterOf, liveQuerySchema, resumeId, type LiveQuery } from './filter.js';
 
@@ -130,7 +131,7 @@ export function wsEndpoint(deps: WsDeps): WsEndpoint {
     const principal = await findSessionPrincipal(deps.pool, claims);
     if (!principal) throw new UnauthorizedError('Session is no longer valid');
     const exp = (payload as { exp?: number }).exp;
-    return { tenantId: principal.tenantId, expiresAt: typeof exp === 'number' ? exp * 1000 : undefined };
+    return { tenantId: principal.tenantId, admin: roleAtLeast(principal.role, 'admin'), expiresAt: typeof exp === 'number' ? exp * 1000 : undefined };
   }
 
   async function accept(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -150,7 +151,7 @@ export function wsEndpoint(deps: WsDeps): WsEndpoint {
         unsubscribe?.();
       });
       deps.hub
-        .subscribe({ tenantId: who.tenantId, sink, filter: filterOf(query), lastEventId, expiresAt: who.expiresAt })
+        .subscribe({ tenantId: who.tenantId, sink, filter: filterOf(query), lastEventId, expiresAt: who.expiresAt, admin: who.admin })
         .then((remove) => {
           unsubscribe = remove;
           if (closed) remove();

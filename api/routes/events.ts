@@ -5,10 +5,11 @@
  */
 import type { LiveHub } from '../live/hub.js';
 import { SseSink } from '../live/sse.js';
-import { filterOf, liveQuerySchema, resumeId, type LiveQuery } from '../live/filter.js';
+import { filterOf, LIVE_TYPES, liveQuerySchema, resumeId, type LiveQuery } from '../live/filter.js';
 import { AppError, ServiceUnavailableError } from '../../src/errors.js';
 import { EVENT_TYPES } from '../../src/storage/space-events.js';
 import type { DocumentedRoute } from '../../src/openapi.js';
+import { roleAtLeast } from '../../src/auth/roles.js';
 
 /** The JSON each event carries (SSE `data:`, WebSocket `data`). */
 export const liveEventSchema = {
@@ -30,7 +31,9 @@ export const liveEventSchema = {
 const TYPES_DOC =
   `Event types: ${EVENT_TYPES.join(', ')}. A reservation cause (reservation_start/_end, check_in/_out) is ` +
   '`reservation`; comms_lost and sensor_removed are `device_health`; a space occupied longer than its ' +
-  '`config.max_stay_minutes` sends one `overstay` per stay; every other change of state is `space_state`.';
+  '`config.max_stay_minutes` sends one `overstay` per stay; every other change of state is `space_state`. ' +
+  'Admins also get `webhook_disabled` (no `id`, not replayed; data: subscription_id, reason, at) when an outbound webhook ' +
+  'subscription is disabled after repeated failures; `types` may name it.';
 
 export function eventRoutes(deps: { live?: LiveHub }): DocumentedRoute[] {
   const hub = (): LiveHub => {
@@ -65,6 +68,7 @@ export function eventRoutes(deps: { live?: LiveHub }): DocumentedRoute[] {
           filter: filterOf(q),
           lastEventId: resumeId(ctx.get('last-event-id') || undefined, q),
           expiresAt: typeof exp === 'number' ? exp * 1000 : undefined,
+          admin: roleAtLeast(principal.role, 'admin'),
         });
         if (gone) remove();
         sink.respond();
@@ -77,7 +81,7 @@ export function eventRoutes(deps: { live?: LiveHub }): DocumentedRoute[] {
       response: {
         type: 'object',
         description: 'Each WebSocket message after the upgrade',
-        properties: { id: { type: 'integer' }, event: { type: 'string', enum: EVENT_TYPES }, data: liveEventSchema },
+        properties: { id: { type: 'integer', description: 'Absent on webhook_disabled' }, event: { type: 'string', enum: LIVE_TYPES }, data: liveEventSchema },
       },
       description:
         'Upgrade to a WebSocket (`new WebSocket(url, ["bearer", token])` or `?access_token=`). Each message is JSON ' +

@@ -31,8 +31,21 @@ const subscriptionBody = {
   required: ['url', 'events'],
   properties: {
     url: { type: 'string', minLength: 1, maxLength: 2000, description: 'http(s) URL; must resolve to a public address unless WEBHOOK_ALLOW_PRIVATE' },
-    events: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: EVENT_TYPES } },
-    site_ids: { type: ['array', 'null'], items: uuid, description: 'Only events of these sites; all sites when left out' },
+    events: {
+      type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: EVENT_TYPES },
+      description:
+        'space_state: a space changed state (data: space_id, code, site_id, from, to, cause, at, device_id, reservation_id). ' +
+        'overstay: a space occupied past its max stay (same data). reservation: the space changes a reservation causes ' +
+        '(cause reservation_start/_end, check_in/_out, no_show) and, with data.event, its lifecycle: created, started, ' +
+        'checked_in, checked_out, completed, expired, no_show, cancelled (data: reservation_id, space_id, site_id, status, ' +
+        'start_time, end_time, checked_in_at, checked_out_at, cancelled_at, cancellation_reason, at). device_health: ' +
+        'comms_lost, comms_restored, sensor_removed (as space changes) and, with data.event, low_battery (device_id, dev_eui, ' +
+        'name, space_id, battery, battery_volts) and gateway_offline (gateway_id, gateway_eui, name, since, device_count)',
+    },
+    site_ids: {
+      type: ['array', 'null'], items: uuid,
+      description: 'Only events of these sites; all sites when left out. Events without a site (gateway_offline, low_battery of an unassigned device) reach only subscriptions without this filter',
+    },
     enabled: { type: 'boolean', default: true },
   },
 } as const;
@@ -57,6 +70,7 @@ const deliverySchema = {
   type: 'object',
   properties: {
     id: { ...uuid, description: 'Sent as X-Baygate-Delivery, for receivers to dedupe' },
+    source: { type: 'string', enum: ['space', 'tenant'], description: 'Where event_id points: space_events (a change of space state) or tenant_events (a reservation or device event)' },
     event_id: { type: ['integer', 'null'] },
     type: { type: 'string' },
     status: { type: 'string', enum: ['pending', 'delivered'] },

@@ -1,7 +1,8 @@
 /**
- * deliver_webhooks: turns space_events into deliveries for each enabled subscription and
- * sends them, signed, oldest first (issue 7). Runs every 10 s and whenever a space event's
- * NOTIFY wakes it (ingest/jobs/wake.ts).
+ * deliver_webhooks: turns space_events and tenant_events (reservations, device health;
+ * migrations/0013) into deliveries for each enabled subscription and sends them, signed,
+ * oldest first (issue 7). Runs every 10 s and whenever either source's NOTIFY wakes it
+ * (ingest/jobs/wake.ts).
  *
  * Each subscription is worked on under its row lock (FOR UPDATE SKIP LOCKED): another
  * replica or overlapping run skips it, so nothing is sent twice by two workers, and only the
@@ -9,19 +10,21 @@
  * a send whose outcome could not be recorded is sent again. A failure waits the configured
  * schedule (WEBHOOK_RETRY_SCHEDULE_SECONDS, ±20 % jitter so receivers recovering from an
  * outage are not hit by every retry at once); after WEBHOOK_DISABLE_AFTER_FAILURES consecutive
- * failures the subscription is disabled, with the reason, and a NOTIFY is sent.
+ * failures the subscription is disabled, with the reason, and a NOTIFY is sent (the API forwards
+ * it to the tenant's admins on the live stream; ingest counts it as outcome `disabled`).
  */
 import type { Pool } from '../../src/db/pool.js';
 import { withTx } from '../../src/db/tx.js';
 import type { Logger } from '../../src/log.js';
-import { WEBHOOK_DISABLED_CHANNEL } from '../../src/events.js';
+import { WEBHOOK_DISABLED_CHANNEL, encodeWebhookDisabled } from '../../src/events.js';
 import {
   disableSubscription, enabledSubscriptions, fanOut, lockSubscription, markDelivered, markFailed, queueHead,
 } from '../../src/storage/webhook-subscriptions.js';
+import { SEQUENCE_BATCH, sequenceTenantEvents, tenantsWithUnsequencedEvents } from '../../src/storage/tenant-events.js';
 import { sendWebhook } from '../../src/webhooks/target.js';
 import type { JobDef } from './job.js';
 
-/** Events read per subscription per transaction. */
+/** Events read per subscription per transaction, of each source. */
 const FAN_OUT_BATCH = 1_000;
 /** Sends per subscription per run, so one busy subscription does not hold the run forever. */
 const MAX_SENDS_PER_RUN = 100;
@@ -44,17 +47,22 @@ export function retryDelaySeconds(schedule: readonly number[], attempt: number, 
 
 export async function deliverWebhooks(o: DeliverOptions): Promise<{ created: number; delivered: number; failed: number; disabled: number }> {
   const counts = { created: 0, delivered: 0, failed: 0, disabled: 0 };
+  // Committed tenant events get their place in commit order before anything is fanned out.
+  for (const tenantId of await withTx(o.pool, {}, (c) => tenantsWithUnsequencedEvents(c))) {
+    while ((await withTx(o.pool, { tenantId }, (c) => sequenceTenantEvents(c, tenantId))) === SEQUENCE_BATCH);
+  }
   const subs = await withTx(o.pool, {}, (c) => enabledSubscriptions(c));
   for (const { id, tenant_id: tenantId } of subs) {
     // Fan-out, committed on its own so deliveries exist even if the sends below are cut short.
     for (;;) {
-      const created = await withTx(o.pool, { tenantId }, async (c) => {
+      const got = await withTx(o.pool, { tenantId }, async (c) => {
         const sub = await lockSubscription(c, id);
-        if (!sub) return -1;
+        if (!sub) return null;
         return fanOut(c, sub, FAN_OUT_BATCH);
       });
-      if (created <= 0) break;
-      counts.created += created;
+      if (!got) break;
+      counts.created += got.created;
+      if (got.read < FAN_OUT_BATCH) break;
     }
     // One transaction per send: the subscription's row lock is held for one request (at most
     // the timeout), so an admin's PUT or DELETE waits seconds, not a whole run, and takes effect
@@ -86,8 +94,11 @@ export async function deliverWebhooks(o: DeliverOptions): Promise<{ created: num
         o.log.info({ subscription: id, delivery: head.id, status: result.status, error: result.error, failures }, 'webhook delivery failed');
         if (failures >= o.disableAfterFailures) {
           const reason = `${failures} consecutive failed deliveries; last: ${result.error ?? 'failed'}`;
-          await disableSubscription(c, id, reason);
-          await c.query(`SELECT pg_notify($1, $2)`, [WEBHOOK_DISABLED_CHANNEL, JSON.stringify({ tenant_id: tenantId, subscription_id: id })]);
+          const at = await disableSubscription(c, id, reason);
+          await c.query(`SELECT pg_notify($1, $2)`, [
+            WEBHOOK_DISABLED_CHANNEL,
+            encodeWebhookDisabled({ tenant_id: tenantId, subscription_id: id, reason, at: at.toISOString() }),
+          ]);
           o.log.warn({ subscription: id, tenantId, failures }, 'webhook subscription disabled');
           counts.disabled++;
           return false;

@@ -25,7 +25,7 @@ import { deviceHealthJob } from './device-health.js';
 import { displayDownlinksJob } from './display-downlinks.js';
 import { startReservationTimer, type ReservationTimer } from './reservation-timer.js';
 import { Coalescer, startWakeListener, type WakeListener } from './wake.js';
-import { SPACE_EVENTS_CHANNEL, WEBHOOK_SPOOL_CHANNEL } from '../../src/events.js';
+import { SPACE_EVENTS_CHANNEL, TENANT_EVENTS_CHANNEL, WEBHOOK_SPOOL_CHANNEL } from '../../src/events.js';
 
 export { JOB_NAMES, type JobName };
 
@@ -188,11 +188,13 @@ export function startJobs(deps: JobsDeps): Jobs {
       wakers.push(c);
       return () => c.wake();
     };
+    // Both event sources wake the one deliver_webhooks runner (one Coalescer, so never two runs at once).
+    const deliver = waker(deliverWebhooksJob);
     // In the background: the schedules work without it, and it reconnects on its own once up.
     listener = startWakeListener({
       databaseUrl: deps.databaseUrl,
       log,
-      channels: { [WEBHOOK_SPOOL_CHANNEL]: waker(processWebhookSpool), [SPACE_EVENTS_CHANNEL]: waker(deliverWebhooksJob) },
+      channels: { [WEBHOOK_SPOOL_CHANNEL]: waker(processWebhookSpool), [SPACE_EVENTS_CHANNEL]: deliver, [TENANT_EVENTS_CHANNEL]: deliver },
     }).catch((err: Error) => {
       log.error({ err: err.message }, 'LISTEN for job wake-ups failed; webhook jobs run on schedule only');
       return null;

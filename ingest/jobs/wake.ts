@@ -1,8 +1,9 @@
 /**
  * Owns the ingest process's LISTEN connection: NOTIFYs that make a job run now instead of at
  * its next tick (the API's WEBHOOK_SPOOL_CHANNEL wakes process_webhook_spool; SPACE_EVENTS_CHANNEL
- * wakes deliver_webhooks). "A NOTIFY is only ever a latency hint" (pg-boss): the jobs' schedules
- * still run, and after every (re)connect each job is woken once to catch up on what was missed.
+ * and TENANT_EVENTS_CHANNEL wake deliver_webhooks). "A NOTIFY is only ever a latency hint"
+ * (pg-boss): the jobs' schedules still run, and after every (re)connect each job is woken once
+ * to catch up on what was missed.
  *
  * A wake-up runs the job's work directly, without tick election or a job_runs row: the work
  * claims its rows with FOR UPDATE SKIP LOCKED, so concurrent runs (replicas, a tick) are safe.

@@ -1,9 +1,11 @@
 /**
- * Owns the SQL for outbound webhooks: subscriptions, the fan-out of space_events into
- * per-subscription deliveries, and the delivery queue (its head, outcomes, redelivery).
+ * Owns the SQL for outbound webhooks: subscriptions, the fan-out of space_events and
+ * tenant_events into per-subscription deliveries, and the delivery queue (its head,
+ * outcomes, redelivery).
  */
 import type { Queryable } from '../db/pool.js';
 import { EVENT_TYPE_SQL, type EventType } from './space-events.js';
+import { SEQUENCE_BATCH, sequenceTenantEvents } from './tenant-events.js';
 
 export interface Subscription {
   id: string;
@@ -45,11 +47,17 @@ export interface SubscriptionInput {
   enabled: boolean;
 }
 
-/** A new subscription receives the events after the tenant's newest one. */
+/**
+ * A new subscription receives the events after the tenant's newest one, of either source.
+ * The tenant's committed tenant_events are numbered first, so none from before it is
+ * numbered after its cursor and delivered to it.
+ */
 export async function insertSubscription(c: Queryable, tenantId: string, s: SubscriptionInput, secret: string): Promise<Subscription> {
+  while ((await sequenceTenantEvents(c, tenantId)) === SEQUENCE_BATCH);
   const r = await c.query<Subscription>(
-    `INSERT INTO webhook_subscriptions (tenant_id, url, events, site_ids, enabled, secret, last_event_id)
-     VALUES ($1, $2, $3, $4, $5, $6, (SELECT coalesce(max(id), 0) FROM space_events WHERE tenant_id = $1))
+    `INSERT INTO webhook_subscriptions (tenant_id, url, events, site_ids, enabled, secret, last_event_id, last_tenant_event_id)
+     VALUES ($1, $2, $3, $4, $5, $6, (SELECT coalesce(max(id), 0) FROM space_events WHERE tenant_id = $1),
+             (SELECT coalesce(max(seq), 0) FROM tenant_events WHERE tenant_id = $1))
      RETURNING ${SUB_COLUMNS}`,
     [tenantId, s.url, s.events, s.site_ids, s.enabled, secret],
   );
@@ -103,45 +111,86 @@ export async function enabledSubscriptions(c: Queryable): Promise<{ id: string; 
  * Locks an enabled subscription for this worker: its fan-out and sends are then this
  * transaction's alone (another replica skips it), which also keeps its deliveries in order.
  */
-export async function lockSubscription(c: Queryable, id: string): Promise<(Subscription & { last_event_id: number }) | null> {
-  const r = await c.query<Subscription & { last_event_id: number }>(
-    `SELECT ${SUB_COLUMNS}, last_event_id FROM webhook_subscriptions WHERE id = $1 AND enabled FOR UPDATE SKIP LOCKED`,
+export type LockedSubscription = Subscription & { last_event_id: number; last_tenant_event_id: number };
+
+export async function lockSubscription(c: Queryable, id: string): Promise<LockedSubscription | null> {
+  const r = await c.query<LockedSubscription>(
+    `SELECT ${SUB_COLUMNS}, last_event_id, last_tenant_event_id FROM webhook_subscriptions WHERE id = $1 AND enabled FOR UPDATE SKIP LOCKED`,
     [id],
   );
   return r.rows[0] ?? null;
 }
 
+type FanOutSub = Pick<LockedSubscription, 'id' | 'tenant_id' | 'last_event_id' | 'last_tenant_event_id' | 'events' | 'site_ids'>;
+
 /**
- * Creates the deliveries for the subscription's events after its cursor (up to `limit`
- * events), and moves the cursor past every event read, matching or not. The event type is
- * decided by EVENT_TYPE_SQL, as for the live stream.
+ * Creates the deliveries for the subscription's events after its two cursors (up to `limit`
+ * events of each source), and moves each cursor past every event read, matching or not.
+ * Space events first, then tenant events: the order holds within each source, which is all
+ * a receiver can rely on (the two are written by different transactions). Returns the
+ * deliveries created and the events read, so the caller knows whether a source has more.
  */
-export async function fanOut(c: Queryable, sub: { id: string; tenant_id: string; last_event_id: number; events: string[]; site_ids: string[] | null }, limit: number): Promise<number> {
-  const r = await c.query<{ created: number }>(
+export async function fanOut(c: Queryable, sub: FanOutSub, limit: number): Promise<{ created: number; read: number }> {
+  const space = await fanOutSpaceEvents(c, sub, limit);
+  const tenant = await fanOutTenantEvents(c, sub, limit);
+  return { created: space.created + tenant.created, read: Math.max(space.read, tenant.read) };
+}
+
+/** space_events: the event type is decided by EVENT_TYPE_SQL, as for the live stream. */
+async function fanOutSpaceEvents(c: Queryable, sub: FanOutSub, limit: number): Promise<{ created: number; read: number }> {
+  const r = await c.query<{ created: number; read: number }>(
     `WITH src AS (
        SELECT e.id, ${EVENT_TYPE_SQL} AS type, e.space_id, s.code, e.site_id, e.from_state, e.to_state, e.cause, e.at,
               e.device_id, e.reservation_id
          FROM space_events e JOIN spaces s ON s.id = e.space_id
         WHERE e.tenant_id = $1 AND e.id > $2 ORDER BY e.id LIMIT $6),
      ins AS (
-       INSERT INTO webhook_deliveries (tenant_id, subscription_id, event_id, type, data)
-       SELECT $1, $3, id, type, jsonb_build_object('id', id, 'space_id', space_id, 'code', code, 'site_id', site_id,
+       INSERT INTO webhook_deliveries (tenant_id, subscription_id, source, event_id, type, data)
+       SELECT $1, $3, 'space', id, type, jsonb_build_object('id', id, 'space_id', space_id, 'code', code, 'site_id', site_id,
                 'from', from_state, 'to', to_state, 'cause', cause, 'at', at, 'device_id', device_id, 'reservation_id', reservation_id)
          FROM src WHERE type = ANY($4::text[]) AND ($5::uuid[] IS NULL OR site_id = ANY($5::uuid[]))
         ORDER BY id
-       ON CONFLICT (subscription_id, event_id) DO NOTHING
+       ON CONFLICT (subscription_id, source, event_id) DO NOTHING
        RETURNING 1),
      moved AS (
        UPDATE webhook_subscriptions SET last_event_id = (SELECT max(id) FROM src) WHERE id = $3 AND EXISTS (SELECT 1 FROM src))
-     SELECT (SELECT count(*) FROM ins)::int AS created`,
+     SELECT (SELECT count(*) FROM ins)::int AS created, (SELECT count(*) FROM src)::int AS read`,
     [sub.tenant_id, sub.last_event_id, sub.id, sub.events, sub.site_ids, limit],
   );
-  return r.rows[0]!.created;
+  return r.rows[0]!;
+}
+
+/**
+ * tenant_events (migrations/0013): reservations' lifecycle and device health beyond space
+ * state, read in commit order (`seq`, src/storage/tenant-events.ts; the cursor
+ * last_tenant_event_id holds a seq). data carries the event's name as `event`, its site and
+ * time, then the entity's ids and facts. An event without a site (a gateway's, an unassigned
+ * device's) reaches only subscriptions without a site filter.
+ */
+async function fanOutTenantEvents(c: Queryable, sub: FanOutSub, limit: number): Promise<{ created: number; read: number }> {
+  const r = await c.query<{ created: number; read: number }>(
+    `WITH src AS (
+       SELECT e.id, e.seq, e.type, e.name, e.site_id, e.data, e.at FROM tenant_events e
+        WHERE e.tenant_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $6),
+     ins AS (
+       INSERT INTO webhook_deliveries (tenant_id, subscription_id, source, event_id, type, data)
+       SELECT $1, $3, 'tenant', id, type, jsonb_build_object('id', id, 'event', name, 'site_id', site_id, 'at', at) || data
+         FROM src WHERE type = ANY($4::text[]) AND ($5::uuid[] IS NULL OR site_id = ANY($5::uuid[]))
+        ORDER BY seq
+       ON CONFLICT (subscription_id, source, event_id) DO NOTHING
+       RETURNING 1),
+     moved AS (
+       UPDATE webhook_subscriptions SET last_tenant_event_id = (SELECT max(seq) FROM src) WHERE id = $3 AND EXISTS (SELECT 1 FROM src))
+     SELECT (SELECT count(*) FROM ins)::int AS created, (SELECT count(*) FROM src)::int AS read`,
+    [sub.tenant_id, sub.last_tenant_event_id, sub.id, sub.events, sub.site_ids, limit],
+  );
+  return r.rows[0]!;
 }
 
 export interface Delivery {
   id: string;
   subscription_id: string;
+  source: 'space' | 'tenant';
   event_id: number | null;
   type: string;
   data: unknown;
@@ -155,12 +204,13 @@ export interface Delivery {
   delivered_at: Date | null;
 }
 
-const DELIVERY_COLUMNS = `id, subscription_id, event_id, type, data, created_at, status, attempts, next_attempt_at, last_attempt_at,
+const DELIVERY_COLUMNS = `id, subscription_id, source, event_id, type, data, created_at, status, attempts, next_attempt_at, last_attempt_at,
   last_status_code, last_error, delivered_at`;
 
 export function deliveryJson(d: Delivery) {
   return {
     id: d.id,
+    source: d.source,
     event_id: d.event_id,
     type: d.type,
     status: d.status,
@@ -209,11 +259,14 @@ export async function markFailed(c: Queryable, id: string, o: { statusCode: numb
   return r.rows[0]?.failures ?? 0;
 }
 
-export async function disableSubscription(c: Queryable, id: string, reason: string): Promise<void> {
-  await c.query(
-    `UPDATE webhook_subscriptions SET enabled = false, disabled_reason = $2, disabled_at = now(), updated_at = now() WHERE id = $1`,
+/** Returns when it was disabled (disabled_at). */
+export async function disableSubscription(c: Queryable, id: string, reason: string): Promise<Date> {
+  const r = await c.query<{ at: Date }>(
+    `UPDATE webhook_subscriptions SET enabled = false, disabled_reason = $2, disabled_at = now(), updated_at = now() WHERE id = $1
+     RETURNING disabled_at AS at`,
     [id, reason],
   );
+  return r.rows[0]?.at ?? new Date();
 }
 
 export async function listDeliveries(c: Queryable, subscriptionId: string, limit: number, offset: number): Promise<{ items: Delivery[]; total: number }> {

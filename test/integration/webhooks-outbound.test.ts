@@ -12,6 +12,7 @@ import { withTx } from '../../src/db/tx.js';
 import { appendSpaceEvents } from '../../src/storage/space-state.js';
 import { WEBHOOK_DISABLED_CHANNEL } from '../../src/events.js';
 import { sendWebhook } from '../../src/webhooks/target.js';
+import { sseConnect } from '../helpers/sse.js';
 
 const NEVER = '0 0 0 1 1 *';
 const QUIET = Object.fromEntries(JOB_NAMES.map((n) => [n, NEVER])) as Record<JobName, string>;
@@ -146,6 +147,16 @@ t.test('after repeated failures a subscription is disabled; enabled again it res
   listener.on('notification', (n) => notices.push({ channel: n.channel, payload: JSON.parse(n.payload!) }));
   await listener.query(`LISTEN ${WEBHOOK_DISABLED_CHANNEL}`);
   t.teardown(() => listener.release());
+  // On the live stream: the owner (an admin) is told, a viewer is not.
+  const viewerEmail = 'viewer@acme.example';
+  const added = await api.request('POST', '/api/v6/users', { token, json: { email: viewerEmail, password: 'correct horse battery', username: 'viewer', role: 'viewer' } });
+  t.equal(added.status, 201);
+  const viewerToken = (await api.request('POST', '/api/auth/login', { json: { email: viewerEmail, password: 'correct horse battery' } })).body.access_token as string;
+  const adminStream = await sseConnect(api.url, '/api/v6/events', { token });
+  const viewerStream = await sseConnect(api.url, '/api/v6/events', { token: viewerToken });
+  t.teardown(() => { adminStream.close(); viewerStream.close(); });
+  t.equal(adminStream.status, 200);
+  t.equal(viewerStream.status, 200);
   const rx = await receiver(t, [503]);
   const created = await api.request('POST', '/api/v6/webhooks', { token, json: { url: rx.url, events: ['space_state'] } });
   const id = created.body.id as string;
@@ -156,9 +167,18 @@ t.test('after repeated failures a subscription is disabled; enabled again it res
   t.ok(sub.disabled_at);
   t.equal(rx.got.length, 3, 'no attempt after the threshold');
   await waitFor(() => notices.length === 1, 5_000, 'disabled NOTIFY');
-  t.same(notices, [{ channel: WEBHOOK_DISABLED_CHANNEL, payload: { tenant_id: space.tenant_id, subscription_id: id } }], 'the disabling is announced');
+  t.same(notices, [{ channel: WEBHOOK_DISABLED_CHANNEL, payload: { tenant_id: space.tenant_id, subscription_id: id, reason: sub.disabled_reason, at: sub.disabled_at } }], 'the disabling is announced');
+  await waitFor(() => adminStream.messages.some((m) => m.event === 'webhook_disabled'), 10_000, 'webhook_disabled on the live stream');
+  const alert = adminStream.messages.find((m) => m.event === 'webhook_disabled')!;
+  t.same(alert.json, { subscription_id: id, reason: sub.disabled_reason, at: sub.disabled_at }, 'the admin is told which, why and when');
+  // The space event and the alert race (a read of space_events against a NOTIFY): either may come first.
+  const before = adminStream.messages.slice(0, adminStream.messages.indexOf(alert));
+  t.equal(alert.id, before.at(-1)?.id ?? null, 'it carries no id of its own: Last-Event-ID stays that of the last space event');
 
   await toggle('free'); // happens while disabled
+  // The stream is ordered: once the viewer has this later event, the alert would have come before it.
+  await waitFor(() => viewerStream.messages.some((m) => m.json?.to === 'free'), 10_000, 'the viewer gets the next space event');
+  t.notOk(viewerStream.messages.some((m) => m.event === 'webhook_disabled'), 'a viewer is not told');
   await jobs.runOnce('deliver_webhooks');
   t.equal(rx.got.length, 3, 'nothing sent while disabled');
   // In production the head waits out the schedule's last step (6 h) when it is disabled;
