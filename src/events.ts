@@ -53,7 +53,7 @@ export function encodeWebhookDisabled(n: WebhookDisabledNotice): string {
 }
 
 /**
- * Sent (empty payload) by the triggers that write tenant_events (migrations/0013: a
+ * Sent (empty payload) by the triggers that write tenant_events (migrations/0012: a
  * reservation's lifecycle, low battery, gateway outages) to wake deliver_webhooks.
  */
 export const TENANT_EVENTS_CHANNEL = 'baygate_tenant_events';

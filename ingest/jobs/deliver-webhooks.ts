@@ -1,6 +1,6 @@
 /**
  * deliver_webhooks: turns space_events and tenant_events (reservations, device health;
- * migrations/0013) into deliveries for each enabled subscription and sends them, signed,
+ * migrations/0012) into deliveries for each enabled subscription and sends them, signed,
  * oldest first (issue 7). Runs every 10 s and whenever either source's NOTIFY wakes it
  * (ingest/jobs/wake.ts).
  *

@@ -1,5 +1,5 @@
 /**
- * Owns the SQL that puts tenant_events (migrations/0013: reservations' lifecycle, device
+ * Owns the SQL that puts tenant_events (migrations/0012: reservations' lifecycle, device
  * health) in commit order for the webhook fan-out, which reads them by `seq`.
  */
 import type { Queryable } from '../db/pool.js';

@@ -161,7 +161,7 @@ async function fanOutSpaceEvents(c: Queryable, sub: FanOutSub, limit: number): P
 }
 
 /**
- * tenant_events (migrations/0013): reservations' lifecycle and device health beyond space
+ * tenant_events (migrations/0012): reservations' lifecycle and device health beyond space
  * state, read in commit order (`seq`, src/storage/tenant-events.ts; the cursor
  * last_tenant_event_id holds a seq). data carries the event's name as `event`, its site and
  * time, then the entity's ids and facts. An event without a site (a gateway's, an unassigned

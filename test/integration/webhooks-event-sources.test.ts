@@ -1,5 +1,5 @@
 // Outbound webhooks for the events that are not a space's change of state (tenant_events,
-// migrations/0013): a reservation's lifecycle (created, cancelled, started, no-show) and
+// migrations/0012): a reservation's lifecycle (created, cancelled, started, no-show) and
 // device health (a battery turning low, a gateway outage), each delivered once, signed, in
 // order, to the subscriptions of that type and site only. Reservations and devices are
 // driven as production drives them: the API, the ingest apply path, the jobs.
