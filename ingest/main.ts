@@ -15,7 +15,7 @@ import { MqttConsumer } from './mqtt.js';
 import { createMetrics, type Metrics } from '../src/metrics.js';
 import { readinessChecks, type Check } from '../src/readiness.js';
 import { installShutdown } from '../src/shutdown.js';
-import { mqttConnectionMetrics, mqttReadyCheck, recordBatch, recordReceived, startMetricsServer } from './metrics.js';
+import { mqttConnectionMetrics, mqttReadyCheck, recordBatch, recordOutcomes, recordReceived, startMetricsServer } from './metrics.js';
 
 /**
  * Node flags the ingest process runs with (package.json `start:ingest`, docker-compose, the
@@ -64,6 +64,8 @@ export async function startIngest(o: IngestOptions): Promise<IngestProcess> {
     config,
     databaseUrl: o.databaseUrl,
     onRun: (run) => metrics.jobRuns.inc({ job: run.job, status: run.status }),
+    // Events received over HTTP (the webhook spool) count as MQTT's do.
+    onBatch: (result) => recordOutcomes(metrics, result),
     onCounts: (job, counts) => {
       if (job !== 'deliver_webhooks') return;
       metrics.webhookDeliveries.inc({ outcome: 'delivered' }, counts.delivered ?? 0);

@@ -100,7 +100,14 @@ export function recordBatch(metrics: Metrics, result: BatchResult, info: BatchIn
   metrics.batchSize.observe(info.size);
   metrics.commitSeconds.observe(info.commitMs / 1000);
   metrics.ingestLagSeconds.observe(Math.max(0, Date.now() - info.oldestReceivedAt) / 1000);
+  recordOutcomes(metrics, result);
+}
 
+/**
+ * What a committed batch did, whichever way its events came (MQTT, or the webhook spool):
+ * outcomes, dead letters, uplinks by decoder, transitions.
+ */
+export function recordOutcomes(metrics: Metrics, result: BatchResult): void {
   const outcomes: [string, number][] = [
     ['uplink', result.uplinks],
     ['duplicate', result.duplicates],

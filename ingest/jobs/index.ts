@@ -13,7 +13,7 @@ import type { Pool } from '../../src/db/pool.js';
 import type { Logger } from '../../src/log.js';
 import type { Config } from '../../src/config.js';
 import { electTick, finishRun, insertFinishedRun, startRun, type JobRun, type JobTrigger } from '../../src/storage/jobs.js';
-import { JOB_NAMES, type JobDef, type JobName, type JobResult } from './job.js';
+import { JOB_NAMES, type JobContext, type JobDef, type JobName, type JobResult } from './job.js';
 import { expireReservations } from './expire-reservations.js';
 import { cleanupReadings } from './cleanup-readings.js';
 import { cleanupBookkeeping } from './cleanup-bookkeeping.js';
@@ -60,6 +60,8 @@ export interface JobsDeps {
   databaseUrl?: string;
   /** Called with the counts of every run that did not fail, woken runs included (metrics). */
   onCounts?: (job: JobName, counts: JobResult['counts']) => void;
+  /** Called with each committed batch of ChirpStack events a job applied (the webhook spool), for metrics. */
+  onBatch?: JobContext['onBatch'];
 }
 
 export interface TickStats {
@@ -121,7 +123,7 @@ export function startJobs(deps: JobsDeps): Jobs {
     const run = await startRun(pool, def.name, trigger, runner);
     let result: JobResult;
     try {
-      result = await def.run({ pool, log: log.child({ job: def.name }), config, trigger, now });
+      result = await def.run({ pool, log: log.child({ job: def.name }), config, trigger, now, onBatch: deps.onBatch });
     } catch (err) {
       const failed = await finishRun(pool, run.id, { status: 'failed', counts: {}, detail: null, error: (err as Error).message });
       finished(failed, now().getTime() - started.getTime());
@@ -180,7 +182,7 @@ export function startJobs(deps: JobsDeps): Jobs {
     const waker = (def: JobDef) => {
       const c = new Coalescer(
         async () => {
-          const result = await def.run({ pool, log: log.child({ job: def.name }), config, trigger: 'timer', now });
+          const result = await def.run({ pool, log: log.child({ job: def.name }), config, trigger: 'timer', now, onBatch: deps.onBatch });
           deps.onCounts?.(def.name, result.counts);
         },
         (err) => log.error({ job: def.name, err: (err as Error)?.message ?? String(err) }, 'woken job run failed'),

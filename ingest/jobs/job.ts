@@ -3,6 +3,7 @@ import type { Pool } from '../../src/db/pool.js';
 import type { Logger } from '../../src/log.js';
 import type { Config } from '../../src/config.js';
 import type { JobCounts, JobTrigger } from '../../src/storage/jobs.js';
+import type { BatchResult } from '../apply.js';
 
 export const JOB_NAMES = [
   'expire_reservations',
@@ -28,6 +29,8 @@ export interface JobContext {
    * SQL) so replicas agree; this clock is for what only the process knows (durations).
    */
   now: () => Date;
+  /** Called with each committed batch of ChirpStack events a job applied (process_webhook_spool), for metrics. */
+  onBatch?: (result: BatchResult) => void;
 }
 
 export interface JobResult {

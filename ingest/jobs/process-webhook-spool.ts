@@ -132,8 +132,8 @@ export async function processSpool(o: SpoolOptions): Promise<SpoolCounts> {
 export const processWebhookSpool: JobDef = {
   name: 'process_webhook_spool',
   schedule: '30 * * * * *', // every minute, half a minute after expire_reservations; NOTIFY wakes it sooner
-  async run({ pool, log, config }) {
-    const counts = await processSpool({ pool, log, template: config.chirpstackEventTopic });
+  async run({ pool, log, config, onBatch }) {
+    const counts = await processSpool({ pool, log, template: config.chirpstackEventTopic, onBatch });
     return { status: 'succeeded', counts };
   },
 };

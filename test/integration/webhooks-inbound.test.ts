@@ -6,7 +6,7 @@ import { testApi, type TestApi } from '../helpers/api.js';
 import { waitFor } from '../helpers/wait.js';
 import { startJobs, JOB_NAMES, type JobName } from '../../ingest/jobs/index.js';
 import { processSpool, MAX_ATTEMPTS } from '../../ingest/jobs/process-webhook-spool.js';
-import { applyBatch } from '../../ingest/apply.js';
+import { applyBatch, type BatchResult } from '../../ingest/apply.js';
 import { createLogger } from '../../src/log.js';
 import { statusEvent, upEvent } from '../../src/simulator/events.js';
 
@@ -29,11 +29,16 @@ async function setup(t: Test, opts: { jobs: boolean }) {
   const device = await api.request('POST', '/api/v6/devices', { token, json: { dev_eui: devEui, device_type: 'sensor', decoder: 'nwave-nps405' } });
   await api.request('POST', `/api/v6/devices/${device.body.id}/assign`, { token, json: { space_id: space.id } });
   const rotated = await api.request('POST', '/api/v6/webhooks/inbound-secret', { token, json: {} });
+  // What the jobs report of the batches they applied (ingest/main.ts counts them in its metrics).
+  const batches: BatchResult[] = [];
   if (opts.jobs) {
-    const jobs = startJobs({ pool: api.db.ingest, log, config: api.config, schedules: QUIET, reservationTimer: false, databaseUrl: api.db.url });
+    const jobs = startJobs({
+      pool: api.db.ingest, log, config: api.config, schedules: QUIET, reservationTimer: false, databaseUrl: api.db.url,
+      onBatch: (result) => batches.push(result),
+    });
     t.teardown(() => jobs.stop());
   }
-  return { api, token, space, devEui, secret: rotated.body.secret as string, rotated };
+  return { api, token, space, devEui, secret: rotated.body.secret as string, rotated, batches };
 }
 
 function post(api: TestApi, body: string, headers: Record<string, string>, query = 'event=up') {
@@ -43,7 +48,7 @@ function post(api: TestApi, body: string, headers: Record<string, string>, query
 const count = async (api: TestApi, sql: string, params: unknown[] = []) => Number((await api.db.owner.query(sql, params)).rows[0].n);
 
 t.test('signed events are accepted, spooled and applied; bad signatures store nothing', async (t) => {
-  const { api, token, space, devEui, secret, rotated } = await setup(t, { jobs: true });
+  const { api, token, space, devEui, secret, rotated, batches } = await setup(t, { jobs: true });
   t.equal(rotated.status, 201);
   t.match(rotated.body, { secret: /^whsec_/, configured: true, previous_valid_until: null });
   const status = await api.request('GET', '/api/v6/webhooks/inbound-secret', { token });
@@ -70,6 +75,9 @@ t.test('signed events are accepted, spooled and applied; bad signatures store no
     const status = JSON.stringify(statusEvent({ devEui, batteryLevel: 42.5 }));
     t.equal((await post(api, status, { 'x-baygate-tenant': 'acme', 'x-baygate-signature': sign(secret, status) }, 'event=status')).status, 202);
     await waitFor(async () => (await api.db.owner.query('SELECT battery FROM devices WHERE dev_eui = $1', [devEui])).rows[0]?.battery === 42.5, 10_000, 'battery via a status webhook');
+    const total = (k: 'uplinks' | 'deviceEvents') => batches.reduce((n, b) => n + b[k], 0);
+    t.same([total('uplinks'), total('deviceEvents')], [2, 1], 'the applied batches are reported, for the metrics MQTT batches feed');
+    t.equal(batches.reduce((n, b) => n + (b.uplinksByDecoder['nwave-nps405'] ?? 0), 0), 2, 'with their decoder');
   });
 
   await t.test('bad, missing or stale signatures: 401 and nothing stored', async (t) => {
