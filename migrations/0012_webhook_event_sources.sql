@@ -49,15 +49,23 @@ GRANT UPDATE (seq) ON tenant_events TO baygate_app, baygate_ingest;
 -- setting is whichever the transaction set last (an ingest batch moves from tenant to
 -- tenant), so each trigger function sets the row's own tenant for its reads and insert (the
 -- row it reports passed that tenant's policies when it was written) and puts the setting back.
+-- Whether any of the tenant's subscriptions (enabled or not: a disabled one resumes from its
+-- cursor) takes events of this type. Events nobody subscribes to are not recorded: a
+-- subscription receives only what happens after it exists (or, edited, after it asks), and
+-- a tenant without such webhooks pays nothing for them (with the events always written,
+-- bench:reservations booked about 8 % fewer per second).
+CREATE FUNCTION baygate_tenant_events_wanted(p_tenant uuid, p_type text) RETURNS boolean
+  LANGUAGE sql STABLE
+  AS $$ SELECT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE tenant_id = p_tenant AND p_type = ANY(events)) $$;
+
 CREATE FUNCTION baygate_tenant_event(p_tenant uuid, p_type text, p_name text, p_site uuid, p_data jsonb, p_at timestamptz)
   RETURNS void LANGUAGE plpgsql
   AS $$
 BEGIN
   INSERT INTO tenant_events (tenant_id, type, name, site_id, data, at) VALUES (p_tenant, p_type, p_name, p_site, p_data, p_at);
   -- Wakes deliver_webhooks (ingest/jobs/wake.ts); identical payloads in one transaction are
-  -- sent once. Only when someone subscribes: a transaction that notifies takes a lock for
-  -- its whole commit that every other notifying commit waits for, and bookings of a tenant
-  -- without webhooks should not queue behind each other (the job also runs every 10 s).
+  -- sent once. Only for an enabled subscription: a transaction that notifies takes a lock for
+  -- its whole commit that every other notifying commit waits for (the job also runs every 10 s).
   IF EXISTS (SELECT 1 FROM webhook_subscriptions WHERE tenant_id = p_tenant AND enabled) THEN
     PERFORM pg_notify('baygate_tenant_events', '');
   END IF;
@@ -71,6 +79,10 @@ DECLARE
   data jsonb;
 BEGIN
   PERFORM set_config('baygate.tenant_id', NEW.tenant_id::text, true);
+  IF NOT baygate_tenant_events_wanted(NEW.tenant_id, 'reservation') THEN
+    PERFORM set_config('baygate.tenant_id', coalesce(prev, ''), true);
+    RETURN NULL;
+  END IF;
   SELECT s.site_id INTO site FROM spaces s WHERE s.tenant_id = NEW.tenant_id AND s.id = NEW.space_id;
   data := jsonb_build_object(
     'reservation_id', NEW.id, 'space_id', NEW.space_id, 'status', NEW.status,
@@ -114,6 +126,10 @@ DECLARE
   site uuid;
 BEGIN
   PERFORM set_config('baygate.tenant_id', NEW.tenant_id::text, true);
+  IF NOT baygate_tenant_events_wanted(NEW.tenant_id, 'device_health') THEN
+    PERFORM set_config('baygate.tenant_id', coalesce(prev, ''), true);
+    RETURN NULL;
+  END IF;
   SELECT s.site_id INTO site FROM spaces s WHERE s.tenant_id = NEW.tenant_id AND s.id = NEW.assigned_space_id;
   PERFORM baygate_tenant_event(NEW.tenant_id, 'device_health', 'low_battery', site,
     jsonb_build_object('device_id', NEW.id, 'dev_eui', NEW.dev_eui, 'name', NEW.name, 'space_id', NEW.assigned_space_id,
@@ -136,6 +152,10 @@ DECLARE
   gw record;
 BEGIN
   PERFORM set_config('baygate.tenant_id', NEW.tenant_id::text, true);
+  IF NOT baygate_tenant_events_wanted(NEW.tenant_id, 'device_health') THEN
+    PERFORM set_config('baygate.tenant_id', coalesce(prev, ''), true);
+    RETURN NULL;
+  END IF;
   SELECT g.gateway_eui, g.name INTO gw FROM gateways g WHERE g.id = NEW.gateway_id;
   PERFORM baygate_tenant_event(NEW.tenant_id, 'device_health', NEW.kind, NULL,
     jsonb_build_object('gateway_id', NEW.gateway_id, 'gateway_eui', gw.gateway_eui, 'name', gw.name,

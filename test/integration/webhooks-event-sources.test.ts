@@ -255,3 +255,23 @@ t.test('an event that commits after a later-numbered one is still delivered', as
   t.same(await order('seq'), [second, first], 'and is numbered after the one that committed first');
   t.same(lifecycle(sub.got), [[second, 'created'], [first, 'created']], 'the late commit is delivered too, after the one before it');
 });
+
+t.test('events no subscription takes are not recorded', async (t) => {
+  const f = await fixture(t);
+  const { api, token } = f;
+  const space = (await api.request('POST', '/api/v6/spaces', { token, json: { code: 'N-1' } })).body.id as string;
+  const book = async (days: number) => {
+    const start = Date.now() + days * 86_400_000;
+    const r = await api.request('POST', '/api/v6/reservations', {
+      token, json: { space_id: space, start_time: new Date(start).toISOString(), end_time: new Date(start + 3_600_000).toISOString() },
+    });
+    t.equal(r.status, 201);
+  };
+  const recorded = async () => Number((await api.db.owner.query(`SELECT count(*) AS n FROM tenant_events`)).rows[0].n);
+  await f.subscribe(['space_state', 'device_health']);
+  await book(10);
+  t.equal(await recorded(), 0, 'no subscription takes reservations: nothing written');
+  await f.subscribe(['reservation']);
+  await book(11);
+  t.equal(await recorded(), 1, 'once one does, they are');
+});
