@@ -4,10 +4,9 @@
 // order, to the subscriptions of that type and site only. Reservations and devices are
 // driven as production drives them: the API, the ingest apply path, the jobs.
 import t, { type Test } from 'tap';
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { testApi, type TestApi } from '../helpers/api.js';
 import { waitFor } from '../helpers/wait.js';
+import { webhookReceiver, verifyWebhookSignature, type Received } from '../helpers/webhook-receiver.js';
 import { applyBatch } from '../../ingest/apply.js';
 import { compileTopicTemplate } from '../../ingest/chirpstack.js';
 import { startJobs, JOB_NAMES, type JobName, type Jobs } from '../../ingest/jobs/index.js';
@@ -19,36 +18,6 @@ const QUIET = Object.fromEntries(JOB_NAMES.map((n) => [n, NEVER])) as Record<Job
 const OCCUPIED = Buffer.from([0x01]); // nwave-nps405 fPort 1: bit 0 = occupied
 const MIN = 60_000;
 
-interface Received {
-  headers: IncomingHttpHeaders;
-  raw: string;
-  body: any;
-}
-
-/** A receiver that answers 200 to everything and keeps what it got. */
-async function receiver(t: Test) {
-  const got: Received[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
-      got.push({ headers: req.headers, raw, body: JSON.parse(raw) });
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`, got };
-}
-
-/** The receiver's check, written from the scheme, not from baygate's code. */
-function verify(secret: string, header: string | undefined, raw: string): boolean {
-  const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header ?? '');
-  if (!m) return false;
-  const want = createHmac('sha256', secret).update(`${m[1]}.${raw}`).digest();
-  return timingSafeEqual(want, Buffer.from(m[2]!, 'hex'));
-}
 
 interface Fixture {
   api: TestApi;
@@ -80,7 +49,7 @@ async function fixture(t: Test, env: Record<string, string> = {}): Promise<Fixtu
     jobs,
     clock,
     async subscribe(events, siteIds) {
-      const rx = await receiver(t);
+      const rx = await webhookReceiver(t);
       const r = await api.request('POST', '/api/v6/webhooks', { token, json: { url: rx.url, events, site_ids: siteIds } });
       if (r.status !== 201) throw new Error(`subscribe: ${r.status} ${JSON.stringify(r.body)}`);
       return { id: r.body.id, secret: r.body.secret, got: rx.got };
@@ -147,7 +116,7 @@ t.test('reservation subscribers get created, cancelled, started and no_show, onc
 
   t.same(lifecycle(all.got), [[r1, 'created'], [r1, 'cancelled'], [r2, 'created'], [r2, 'started'], [r2, 'no_show'], [r3, 'created']],
     'every lifecycle event of every site, each once, in order');
-  t.ok(all.got.every((g) => verify(all.secret, g.headers['x-baygate-signature'] as string, g.raw)), 'every request verifies');
+  t.ok(all.got.every((g) => verifyWebhookSignature(all.secret, g.headers['x-baygate-signature'] as string, g.raw)), 'every request verifies');
   t.ok(all.got.every((g) => g.headers['x-baygate-event'] === 'reservation' && g.body.type === 'reservation'));
   t.equal(new Set(all.got.map((g) => g.body.id)).size, all.got.length, 'one delivery id each');
   const cancelled = all.got.find((g) => g.body.data.event === 'cancelled')!.body;
@@ -214,7 +183,7 @@ t.test('device_health subscribers get low_battery and gateway_offline; gateways 
   const events = (got: Received[]) => got.map((g) => [g.body.type, g.body.data.event]);
   // The job records outages before it flags batteries: that is the events' order.
   t.same(events(all.got), [['device_health', 'gateway_offline'], ['device_health', 'low_battery']], 'each once, in order');
-  t.ok(all.got.every((g) => verify(all.secret, g.headers['x-baygate-signature'] as string, g.raw)), 'every request verifies');
+  t.ok(all.got.every((g) => verifyWebhookSignature(all.secret, g.headers['x-baygate-signature'] as string, g.raw)), 'every request verifies');
   t.ok(all.got.every((g) => g.headers['x-baygate-event'] === 'device_health'));
   t.match(all.got[1]!.body.data, { device_id: s1.dev.id, dev_eui: s1.devEui, space_id: s1.space.id, site_id: s1.space.site_id, battery: 12 });
   t.match(all.got[0]!.body.data, { gateway_eui: GW_DOWN.toUpperCase(), gateway_id: String, device_count: 1, since: String, site_id: null });

@@ -2,10 +2,10 @@
 // order, retried until it answers 2xx; a subscription that keeps failing is disabled and,
 // enabled again, resumes from its oldest undelivered event. URLs into private networks are refused.
 import t, { type Test } from 'tap';
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer } from 'node:http';
 import { testApi } from '../helpers/api.js';
 import { waitFor } from '../helpers/wait.js';
+import { webhookReceiver, verifyWebhookSignature } from '../helpers/webhook-receiver.js';
 import { startJobs, JOB_NAMES, type JobName } from '../../ingest/jobs/index.js';
 import { createLogger } from '../../src/log.js';
 import { withTx } from '../../src/db/tx.js';
@@ -17,40 +17,6 @@ import { sseConnect } from '../helpers/sse.js';
 const NEVER = '0 0 0 1 1 *';
 const QUIET = Object.fromEntries(JOB_NAMES.map((n) => [n, NEVER])) as Record<JobName, string>;
 
-interface Received {
-  headers: IncomingHttpHeaders;
-  raw: string;
-  body: any;
-  status: number;
-}
-
-/** A receiver answering each request with the next status of `plan` (the last one repeats). */
-async function receiver(t: Test, plan: number[]) {
-  const got: Received[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
-      const status = plan[Math.min(got.length, plan.length - 1)]!;
-      got.push({ headers: req.headers, raw, body: JSON.parse(raw), status });
-      res.writeHead(status).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
-  const addr = server.address();
-  return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/hook`, got, plan };
-}
-
-/** The receiver's check, written from the scheme, not from baygate's code. */
-function verify(secret: string, header: string | undefined, raw: string): boolean {
-  const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header ?? '');
-  if (!m) return false;
-  if (Math.abs(Date.now() / 1000 - Number(m[1])) > 300) return false;
-  const want = createHmac('sha256', secret).update(`${m[1]}.${raw}`).digest();
-  return timingSafeEqual(want, Buffer.from(m[2]!, 'hex'));
-}
 
 async function setup(t: Test) {
   const api = await testApi(t, { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_SCHEDULE_SECONDS: '0', WEBHOOK_DISABLE_AFTER_FAILURES: '3' });
@@ -73,7 +39,7 @@ async function setup(t: Test) {
 
 t.test('a site filter names live sites of the tenant, else 400 naming the field', async (t) => {
   const { api, token, space } = await setup(t);
-  const rx = await receiver(t, [200]);
+  const rx = await webhookReceiver(t, [200]);
   const unknown = crypto.randomUUID();
   const bad = await api.request('POST', '/api/v6/webhooks', { token, json: { url: rx.url, events: ['space_state'], site_ids: [space.site_id, unknown] } });
   t.equal(bad.status, 400);
@@ -87,7 +53,7 @@ t.test('a site filter names live sites of the tenant, else 400 naming the field'
 
 t.test('signed deliveries, retried until delivered, in order', async (t) => {
   const { api, token, space, toggle } = await setup(t);
-  const rx = await receiver(t, [500, 502, 200]);
+  const rx = await webhookReceiver(t, [500, 502, 200]);
   const created = await api.request('POST', '/api/v6/webhooks', { token, json: { url: rx.url, events: ['space_state'] } });
   t.equal(created.status, 201);
   t.match(created.body, { url: rx.url, events: ['space_state'], enabled: true, site_ids: null, secret: /^whsec_/ });
@@ -101,7 +67,7 @@ t.test('signed deliveries, retried until delivered, in order', async (t) => {
   await waitFor(() => rx.got.filter((g) => g.status === 200).length >= 2, 15_000, 'both events delivered');
 
   t.equal(rx.got.length, 4, 'two failures, then each event once');
-  t.ok(rx.got.every((g) => verify(secret, g.headers['x-baygate-signature'] as string, g.raw)), 'every request verifies with the secret');
+  t.ok(rx.got.every((g) => verifyWebhookSignature(secret, g.headers['x-baygate-signature'] as string, g.raw)), 'every request verifies with the secret');
   t.ok(rx.got.every((g) => g.headers['x-baygate-delivery'] === g.body.id && g.headers['x-baygate-event'] === 'space_state'));
   const first = rx.got[0]!.body;
   t.same(Object.keys(first).sort(), ['created_at', 'data', 'id', 'type']);
@@ -129,7 +95,7 @@ t.test('signed deliveries, retried until delivered, in order', async (t) => {
   t.match(ping.body, { delivered: true, status_code: 200, error: null });
   const p = rx.got.at(-1)!;
   t.match(p.body, { type: 'ping', data: { subscription_id: id } });
-  t.ok(verify(secret, p.headers['x-baygate-signature'] as string, p.raw), 'the ping is signed too');
+  t.ok(verifyWebhookSignature(secret, p.headers['x-baygate-signature'] as string, p.raw), 'the ping is signed too');
 
   const other = await api.register('other');
   t.equal((await api.request('GET', `/api/v6/webhooks/${id}`, { token: other.token })).status, 404, "another tenant cannot see it");
@@ -157,7 +123,7 @@ t.test('after repeated failures a subscription is disabled; enabled again it res
   t.teardown(() => { adminStream.close(); viewerStream.close(); });
   t.equal(adminStream.status, 200);
   t.equal(viewerStream.status, 200);
-  const rx = await receiver(t, [503]);
+  const rx = await webhookReceiver(t, [503]);
   const created = await api.request('POST', '/api/v6/webhooks', { token, json: { url: rx.url, events: ['space_state'] } });
   const id = created.body.id as string;
   await toggle('occupied');
@@ -222,7 +188,7 @@ t.test('disabling a subscription takes effect between two sends, not after the w
 
 t.test('only the subscribed event types of the subscribed sites are delivered, each with its type', async (t) => {
   const { api, token, space } = await setup(t);
-  const rx = await receiver(t, [200]);
+  const rx = await webhookReceiver(t, [200]);
   const otherSite = (await api.request('POST', '/api/v6/sites', { token, json: { name: 'Elsewhere', timezone: 'UTC' } })).body.id as string;
   const away = (await api.request('POST', '/api/v6/spaces', { token, json: { code: 'X-1', site_id: otherSite } })).body;
   t.equal(away.site_id, otherSite);
