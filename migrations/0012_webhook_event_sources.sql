@@ -45,10 +45,6 @@ GRANT SELECT, INSERT ON tenant_events TO baygate_app, baygate_ingest;
 REVOKE UPDATE, DELETE ON tenant_events FROM baygate_app, baygate_ingest;
 GRANT UPDATE (seq) ON tenant_events TO baygate_app, baygate_ingest;
 
--- The rows are written by DEFERRED constraint triggers, at commit. At that point the tenant
--- setting is whichever the transaction set last (an ingest batch moves from tenant to
--- tenant), so each trigger function sets the row's own tenant for its reads and insert (the
--- row it reports passed that tenant's policies when it was written) and puts the setting back.
 -- Whether any of the tenant's subscriptions (enabled or not: a disabled one resumes from its
 -- cursor) takes events of this type. Events nobody subscribes to are not recorded: a
 -- subscription receives only what happens after it exists (or, edited, after it asks), and
@@ -58,53 +54,55 @@ CREATE FUNCTION baygate_tenant_events_wanted(p_tenant uuid, p_type text) RETURNS
   LANGUAGE sql STABLE
   AS $$ SELECT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE tenant_id = p_tenant AND p_type = ANY(events)) $$;
 
-CREATE FUNCTION baygate_tenant_event(p_tenant uuid, p_type text, p_name text, p_site uuid, p_data jsonb, p_at timestamptz)
+-- Records one event, if wanted, with the site of `p_space` (NULL: no site). The rows are
+-- written by DEFERRED constraint triggers, at commit. At that point the tenant setting is
+-- whichever the transaction set last (an ingest batch moves from tenant to tenant), so this
+-- sets the event's own tenant for its reads and insert (the row it reports passed that
+-- tenant's policies when it was written) and puts the setting back.
+CREATE FUNCTION baygate_tenant_event(p_tenant uuid, p_type text, p_name text, p_space uuid, p_data jsonb, p_at timestamptz)
   RETURNS void LANGUAGE plpgsql
   AS $$
+DECLARE
+  prev text := current_setting('baygate.tenant_id', true);
+  site uuid;
 BEGIN
-  INSERT INTO tenant_events (tenant_id, type, name, site_id, data, at) VALUES (p_tenant, p_type, p_name, p_site, p_data, p_at);
-  -- Wakes deliver_webhooks (ingest/jobs/wake.ts); identical payloads in one transaction are
-  -- sent once. Only for an enabled subscription: a transaction that notifies takes a lock for
-  -- its whole commit that every other notifying commit waits for (the job also runs every 10 s).
-  IF EXISTS (SELECT 1 FROM webhook_subscriptions WHERE tenant_id = p_tenant AND enabled) THEN
-    PERFORM pg_notify('baygate_tenant_events', '');
+  PERFORM set_config('baygate.tenant_id', p_tenant::text, true);
+  IF baygate_tenant_events_wanted(p_tenant, p_type) THEN
+    SELECT s.site_id INTO site FROM spaces s WHERE s.tenant_id = p_tenant AND s.id = p_space;
+    INSERT INTO tenant_events (tenant_id, type, name, site_id, data, at) VALUES (p_tenant, p_type, p_name, site, p_data, p_at);
+    -- Wakes deliver_webhooks (ingest/jobs/wake.ts); identical payloads in one transaction are
+    -- sent once. Only for an enabled subscription: a transaction that notifies takes a lock for
+    -- its whole commit that every other notifying commit waits for (the job also runs every 10 s).
+    IF EXISTS (SELECT 1 FROM webhook_subscriptions WHERE tenant_id = p_tenant AND enabled) THEN
+      PERFORM pg_notify('baygate_tenant_events', '');
+    END IF;
   END IF;
+  PERFORM set_config('baygate.tenant_id', coalesce(prev, ''), true);
 END
 $$;
 
 CREATE FUNCTION baygate_reservation_event() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  prev text := current_setting('baygate.tenant_id', true);
-  site uuid;
-  data jsonb;
-BEGIN
-  PERFORM set_config('baygate.tenant_id', NEW.tenant_id::text, true);
-  IF NOT baygate_tenant_events_wanted(NEW.tenant_id, 'reservation') THEN
-    PERFORM set_config('baygate.tenant_id', coalesce(prev, ''), true);
-    RETURN NULL;
-  END IF;
-  SELECT s.site_id INTO site FROM spaces s WHERE s.tenant_id = NEW.tenant_id AND s.id = NEW.space_id;
-  data := jsonb_build_object(
+  data jsonb := jsonb_build_object(
     'reservation_id', NEW.id, 'space_id', NEW.space_id, 'status', NEW.status,
     'start_time', NEW.start_time, 'end_time', NEW.end_time, 'checked_in_at', NEW.checked_in_at,
     'checked_out_at', NEW.checked_out_at, 'cancelled_at', NEW.cancelled_at, 'cancellation_reason', NEW.cancellation_reason);
+BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM baygate_tenant_event(NEW.tenant_id, 'reservation', 'created', site, data, NEW.created_at);
-    PERFORM set_config('baygate.tenant_id', coalesce(prev, ''), true);
+    PERFORM baygate_tenant_event(NEW.tenant_id, 'reservation', 'created', NEW.space_id, data, NEW.created_at);
     RETURN NULL;
   END IF;
   -- One UPDATE may check a reservation in and out (an ingest batch): in the order they happened.
   IF NEW.checked_in AND NOT OLD.checked_in THEN
-    PERFORM baygate_tenant_event(NEW.tenant_id, 'reservation', 'checked_in', site, data, coalesce(NEW.checked_in_at, now()));
+    PERFORM baygate_tenant_event(NEW.tenant_id, 'reservation', 'checked_in', NEW.space_id, data, coalesce(NEW.checked_in_at, now()));
   END IF;
   IF NEW.checked_out_at IS NOT NULL AND OLD.checked_out_at IS NULL THEN
-    PERFORM baygate_tenant_event(NEW.tenant_id, 'reservation', 'checked_out', site, data, NEW.checked_out_at);
+    PERFORM baygate_tenant_event(NEW.tenant_id, 'reservation', 'checked_out', NEW.space_id, data, NEW.checked_out_at);
   END IF;
   IF NEW.status IS DISTINCT FROM OLD.status AND NEW.status <> 'pending' THEN
     PERFORM baygate_tenant_event(NEW.tenant_id, 'reservation',
-      CASE NEW.status WHEN 'active' THEN 'started' ELSE NEW.status END, site, data, coalesce(NEW.cancelled_at, now()));
+      CASE NEW.status WHEN 'active' THEN 'started' ELSE NEW.status END, NEW.space_id, data, coalesce(NEW.cancelled_at, now()));
   END IF;
-  PERFORM set_config('baygate.tenant_id', coalesce(prev, ''), true);
   RETURN NULL;
 END
 $$;
@@ -121,21 +119,11 @@ CREATE CONSTRAINT TRIGGER reservation_changes AFTER UPDATE OF status, checked_in
 -- The WHEN clause is evaluated as the row is updated, so the uplinks that leave the flag as
 -- it was (nearly all) queue nothing.
 CREATE FUNCTION baygate_low_battery_event() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  prev text := current_setting('baygate.tenant_id', true);
-  site uuid;
 BEGIN
-  PERFORM set_config('baygate.tenant_id', NEW.tenant_id::text, true);
-  IF NOT baygate_tenant_events_wanted(NEW.tenant_id, 'device_health') THEN
-    PERFORM set_config('baygate.tenant_id', coalesce(prev, ''), true);
-    RETURN NULL;
-  END IF;
-  SELECT s.site_id INTO site FROM spaces s WHERE s.tenant_id = NEW.tenant_id AND s.id = NEW.assigned_space_id;
-  PERFORM baygate_tenant_event(NEW.tenant_id, 'device_health', 'low_battery', site,
+  PERFORM baygate_tenant_event(NEW.tenant_id, 'device_health', 'low_battery', NEW.assigned_space_id,
     jsonb_build_object('device_id', NEW.id, 'dev_eui', NEW.dev_eui, 'name', NEW.name, 'space_id', NEW.assigned_space_id,
                        'battery', NEW.battery, 'battery_volts', NEW.battery_volts),
     now());
-  PERFORM set_config('baygate.tenant_id', coalesce(prev, ''), true);
   RETURN NULL;
 END
 $$;
@@ -145,23 +133,17 @@ CREATE CONSTRAINT TRIGGER device_low_battery AFTER UPDATE OF low_battery ON devi
   WHEN (NEW.low_battery AND NOT OLD.low_battery)
   EXECUTE FUNCTION baygate_low_battery_event();
 
--- A gateway outage (one gateway_events row per outage, migrations/0004_devices.sql).
+-- A gateway outage (one gateway_events row per outage, migrations/0004_devices.sql), written
+-- by the device_health job as the ingest role, which reads every tenant's gateways.
 CREATE FUNCTION baygate_gateway_event() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  prev text := current_setting('baygate.tenant_id', true);
   gw record;
 BEGIN
-  PERFORM set_config('baygate.tenant_id', NEW.tenant_id::text, true);
-  IF NOT baygate_tenant_events_wanted(NEW.tenant_id, 'device_health') THEN
-    PERFORM set_config('baygate.tenant_id', coalesce(prev, ''), true);
-    RETURN NULL;
-  END IF;
   SELECT g.gateway_eui, g.name INTO gw FROM gateways g WHERE g.id = NEW.gateway_id;
   PERFORM baygate_tenant_event(NEW.tenant_id, 'device_health', NEW.kind, NULL,
     jsonb_build_object('gateway_id', NEW.gateway_id, 'gateway_eui', gw.gateway_eui, 'name', gw.name,
                        'since', NEW.since, 'device_count', NEW.device_count),
     NEW.at);
-  PERFORM set_config('baygate.tenant_id', coalesce(prev, ''), true);
   RETURN NULL;
 END
 $$;
