@@ -88,11 +88,12 @@ async function seedTenant(api: TestApi, slug: string, mark: string, euiPrefix: s
   const display = await ok(api, 'POST', '/api/v6/devices', tok, { dev_eui: `${euiPrefix}0000D1`, device_type: 'display', name: `${mark} display` });
   const gatewayEui = `${euiPrefix}00A0A0`;
   const gateway = await ok(api, 'POST', '/api/v6/gateways', tok, { gateway_eui: gatewayEui, name: `${mark} gateway` });
+  // Before the reservation: a subscription taking reservations makes its creation a tenant_events row.
+  const webhook = await ok(api, 'POST', '/api/v6/webhooks', tok, { url: `${HOOK_URL}?${mark}`, events: ['space_state', 'reservation'] });
   const start = new Date(Date.now() + 3 * 3_600_000);
   const reservation = await ok(api, 'POST', '/api/v6/reservations', tok,
     { space_id: space2.id, start_time: start.toISOString(), end_time: new Date(start.getTime() + 3_600_000).toISOString(), user_name: `${mark} driver` },
     { 'idempotency-key': `${mark}-key` });
-  const webhook = await ok(api, 'POST', '/api/v6/webhooks', tok, { url: `${HOOK_URL}?${mark}`, events: ['space_state'] });
   await ok(api, 'POST', '/api/v6/webhooks/inbound-secret', tok, {});
   const member = await ok(api, 'POST', '/api/v6/users', tok, { email: `tech@${slug}.example`, password: PASSWORD, username: `${mark} tech`, role: 'technician' });
   const tenantId: string = owner.user.tenant_id;
