@@ -33,7 +33,7 @@ const CODE_BY_STATUS: Record<number, string> = {
 const BODYLESS_ROUTER_ERRORS: Record<number, string> = {
   404: 'No such route',
   405: 'Method not allowed on this path',
-  501: 'Method not implemented',
+  501: 'Unknown HTTP method',
 };
 
 export function errorMiddleware() {

@@ -156,7 +156,7 @@ t.test('another method on a known path, an unknown method and malformed JSON giv
   t.equal(notAllowedSlash.body?.error?.code, 'method_not_allowed');
   const unknown = await api.request('PROPFIND', '/api/v6/spaces', { token });
   t.equal(unknown.status, 501);
-  t.same(unknown.body, { error: { code: 'not_implemented', message: 'Method not implemented', details: [] } });
+  t.same(unknown.body, { error: { code: 'not_implemented', message: 'Unknown HTTP method', details: [] } });
   for (const raw of ['{"name":', '{"name": "x"', "{'name': 'x'}", '"a string"']) {
     const r = await fetch(`${api.url}/api/v6/sites`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: raw });
     t.equal(r.status, 400, raw);
