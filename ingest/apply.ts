@@ -223,7 +223,6 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
       const d = decodeUp(ev, device);
       decoded.set(ev.deduplicationId, d);
       return {
-        tenantId,
         deviceId: device.id,
         spaceId: device.assignedSpaceId,
         devEui: device.devEui,
@@ -240,7 +239,7 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
         gatewayEui: ev.best?.gatewayId ?? null,
       };
     });
-    const fresh = await insertReadings(c, readingRows);
+    const fresh = await insertReadings(c, tenantId, readingRows);
     result.duplicates += ups.length - fresh.size;
     result.uplinks += fresh.size;
 

@@ -2,7 +2,6 @@
 import type { Queryable } from '../db/pool.js';
 
 export interface ReadingRow {
-  tenantId: string;
   deviceId: string;
   spaceId: string | null;
   devEui: string;
@@ -29,27 +28,34 @@ export const SAME_FRAME_WINDOW_SECONDS = 60;
 const SAME_FRAME_WINDOW = `${SAME_FRAME_WINDOW_SECONDS} seconds`;
 
 /**
- * Inserts readings, skipping duplicates (same deduplicationId, or the same frame within
- * SAME_FRAME_WINDOW); returns the deduplication ids that were new.
+ * Inserts one tenant's readings, skipping duplicates (same deduplicationId, or the same
+ * frame within SAME_FRAME_WINDOW); returns the deduplication ids that were new.
+ *
+ * The same-frame check is a scalar subquery, not NOT EXISTS: PostgreSQL may turn NOT EXISTS
+ * into a hash anti-join, and with statistics taken while the table was small it did, reading
+ * the whole table for every batch (seen in bench:ingest through auto_explain). A correlated
+ * subquery with LIMIT 1 is always run per row, as one probe of
+ * sensor_readings_device_time_idx (migrations/0015_readings_device_index.sql).
  */
-export async function insertReadings(c: Queryable, rows: ReadingRow[]): Promise<Set<string>> {
+export async function insertReadings(c: Queryable, tenantId: string, rows: ReadingRow[]): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
   const r = await c.query<{ deduplication_id: string }>(
     `INSERT INTO sensor_readings (tenant_id, device_id, space_id, dev_eui, deduplication_id, f_cnt, f_port,
                                   received_at, raw, kind, occupied, decoded, rssi, snr, gateway_eui)
-     SELECT x.* FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::bigint[], $7::int[],
-                            $8::timestamptz[], $9::bytea[], $10::text[], $11::boolean[], $12::jsonb[], $13::int[],
-                            $14::real[], $15::text[])
-            AS x(tenant_id, device_id, space_id, dev_eui, deduplication_id, f_cnt, f_port, received_at, raw, kind,
+     SELECT $1, x.* FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::bigint[], $7::int[],
+                                $8::timestamptz[], $9::bytea[], $10::text[], $11::boolean[], $12::jsonb[], $13::int[],
+                                $14::real[], $15::text[])
+            AS x(device_id, space_id, dev_eui, deduplication_id, f_cnt, f_port, received_at, raw, kind,
                  occupied, decoded, rssi, snr, gateway_eui)
-      WHERE NOT EXISTS (SELECT 1 FROM sensor_readings s
-                         WHERE s.device_id = x.device_id AND s.f_cnt = x.f_cnt AND s.f_port = x.f_port
-                           AND s.raw = x.raw AND s.received_at > x.received_at - interval '${SAME_FRAME_WINDOW}'
-                           AND s.received_at < x.received_at + interval '${SAME_FRAME_WINDOW}')
+      WHERE (SELECT 1 FROM sensor_readings s
+              WHERE s.device_id = x.device_id AND s.f_cnt = x.f_cnt AND s.f_port = x.f_port
+                AND s.raw = x.raw AND s.received_at > x.received_at - interval '${SAME_FRAME_WINDOW}'
+                AND s.received_at < x.received_at + interval '${SAME_FRAME_WINDOW}'
+              LIMIT 1) IS NULL
      ON CONFLICT (deduplication_id) DO NOTHING
      RETURNING deduplication_id`,
     [
-      rows.map((x) => x.tenantId),
+      tenantId,
       rows.map((x) => x.deviceId),
       rows.map((x) => x.spaceId),
       rows.map((x) => x.devEui),

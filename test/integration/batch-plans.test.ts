@@ -14,6 +14,7 @@ import { setTenant } from '../../src/db/tx.js';
 import { writeDeviceHealth, writeDeviceStatus } from '../../src/storage/ingest-devices.js';
 import { writeSpaceStates } from '../../src/storage/space-state.js';
 import { applyDueActions, recordCheckInOut } from '../../src/storage/reservations.js';
+import { insertReadings } from '../../src/storage/readings.js';
 
 const TENANT = { id: '00000000-0000-4000-8000-0000000b1a05', name: 'Plan City', slug: 'plan-city' };
 const FLEET = 5_000;
@@ -114,4 +115,54 @@ t.test('batch updates reach their rows by index lookups', async (t) => {
       `${k.name}: ${k.table} is read by index lookups (${reads.map(show).join('; ')})`,
     );
   }
+});
+
+// The reading insert's same-frame check looks up each new reading's device, frame counter and
+// time. Its statistics can be old: taken while the table held a few thousand readings, as on
+// a new deployment's first day or after a bulk load. From such statistics PostgreSQL turned
+// the NOT EXISTS form into a hash anti-join that read all of sensor_readings per batch
+// (bench:ingest, auto_explain); the check must stay one index probe per reading whatever
+// the statistics say.
+t.test('the same-frame check probes each reading by index, whatever the statistics', async (t) => {
+  const db = await testDb(t);
+  await seedFleets(db.owner, TENANT, [{ first: '70B3D5E7B1000000', devices: FLEET }]);
+  const readingsOf = (count: number) =>
+    db.owner.query(
+      `INSERT INTO sensor_readings (tenant_id, device_id, space_id, dev_eui, deduplication_id, f_cnt, f_port, received_at, raw, kind)
+       SELECT d.tenant_id, d.id, d.assigned_space_id, d.dev_eui, gen_random_uuid(), n, 1, now() - n * interval '1 second', '\\x01', 'status'
+         FROM devices d CROSS JOIN generate_series(1, $1) n`,
+      [count],
+    );
+  // Statistics of a table a fifth the size it then grows to.
+  await readingsOf(1);
+  await db.owner.query('ANALYZE sensor_readings');
+  await readingsOf(4);
+  const devices = (await db.owner.query<{ id: string; space: string; eui: string }>(
+    `SELECT id, assigned_space_id AS space, dev_eui AS eui FROM devices ORDER BY random() LIMIT 500`,
+  )).rows;
+  const now = new Date();
+
+  const c = await db.ingest.connect();
+  t.teardown(() => c.release());
+  await c.query('BEGIN');
+  t.teardown(() => c.query('ROLLBACK'));
+  await setTenant(c, TENANT.id);
+  const plan = await planOf(c, (q) =>
+    insertReadings(
+      q,
+      TENANT.id,
+      devices.map((d, i) => ({
+        deviceId: d.id, spaceId: d.space, devEui: d.eui, deduplicationId: crypto.randomUUID(), fCnt: 10 + i, fPort: 1,
+        receivedAt: now, raw: Buffer.from([1]), kind: 'status', occupied: true, decoded: { kind: 'status' }, rssi: -80, snr: 5, gatewayEui: null,
+      })),
+    ),
+  );
+  const reads = plan.filter((n) => n['Node Type'] !== 'ModifyTable' && n['Relation Name'] === 'sensor_readings');
+  const show = (n: PlanNode) => `${n['Node Type']} ${n['Index Name'] ?? ''} ${n['Index Cond']?.slice(0, 120) ?? ''}`.trim();
+  t.ok(reads.length > 0, 'the plan reads sensor_readings');
+  t.same(
+    reads.filter((n) => !(n['Index Name'] === 'sensor_readings_device_time_idx' && /device_id = x\.device_id/.test(n['Index Cond'] ?? '') && /f_cnt = x\.f_cnt/.test(n['Index Cond'] ?? ''))).map(show),
+    [],
+    `sensor_readings is probed per reading by device, time and frame counter (${reads.map(show).join('; ')})`,
+  );
 });
