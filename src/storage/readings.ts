@@ -36,24 +36,33 @@ const SAME_FRAME_WINDOW = `${SAME_FRAME_WINDOW_SECONDS} seconds`;
  * the whole table for every batch (seen in bench:ingest through auto_explain). A correlated
  * subquery with LIMIT 1 is always run per row, as one probe of
  * sensor_readings_device_time_idx (migrations/0015_readings_device_index.sql).
+ *
+ * Written for ingest's one JavaScript thread, its bound (README, Measured performance):
+ * the decoded readings go as one JSON array rather than a jsonb[] whose every element pg
+ * would escape, times as ISO strings, and the answer names only the readings skipped as
+ * duplicates (normally none) rather than returning a row for each one stored.
  */
 export async function insertReadings(c: Queryable, tenantId: string, rows: ReadingRow[]): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
   const r = await c.query<{ deduplication_id: string }>(
-    `INSERT INTO sensor_readings (tenant_id, device_id, space_id, dev_eui, deduplication_id, f_cnt, f_port,
-                                  received_at, raw, kind, occupied, decoded, rssi, snr, gateway_eui)
-     SELECT $1, x.* FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::bigint[], $7::int[],
-                                $8::timestamptz[], $9::bytea[], $10::text[], $11::boolean[], $12::jsonb[], $13::int[],
-                                $14::real[], $15::text[])
-            AS x(device_id, space_id, dev_eui, deduplication_id, f_cnt, f_port, received_at, raw, kind,
-                 occupied, decoded, rssi, snr, gateway_eui)
-      WHERE (SELECT 1 FROM sensor_readings s
-              WHERE s.device_id = x.device_id AND s.f_cnt = x.f_cnt AND s.f_port = x.f_port
-                AND s.raw = x.raw AND s.received_at > x.received_at - interval '${SAME_FRAME_WINDOW}'
-                AND s.received_at < x.received_at + interval '${SAME_FRAME_WINDOW}'
-              LIMIT 1) IS NULL
-     ON CONFLICT (deduplication_id) DO NOTHING
-     RETURNING deduplication_id`,
+    `WITH inserted AS (
+       INSERT INTO sensor_readings (tenant_id, device_id, space_id, dev_eui, deduplication_id, f_cnt, f_port,
+                                    received_at, raw, kind, occupied, decoded, rssi, snr, gateway_eui)
+       SELECT $1, x.* FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::bigint[], $7::int[],
+                                  $8::timestamptz[], $9::bytea[], $10::text[], $11::boolean[],
+                                  ARRAY(SELECT e FROM jsonb_array_elements($12::jsonb) WITH ORDINALITY AS d(e, i) ORDER BY i),
+                                  $13::int[], $14::real[], $15::text[])
+              AS x(device_id, space_id, dev_eui, deduplication_id, f_cnt, f_port, received_at, raw, kind,
+                   occupied, decoded, rssi, snr, gateway_eui)
+        WHERE (SELECT 1 FROM sensor_readings s
+                WHERE s.device_id = x.device_id AND s.f_cnt = x.f_cnt AND s.f_port = x.f_port
+                  AND s.raw = x.raw AND s.received_at > x.received_at - interval '${SAME_FRAME_WINDOW}'
+                  AND s.received_at < x.received_at + interval '${SAME_FRAME_WINDOW}'
+                LIMIT 1) IS NULL
+       ON CONFLICT (deduplication_id) DO NOTHING
+       RETURNING deduplication_id)
+     SELECT id AS deduplication_id FROM unnest($5::uuid[]) AS id
+      WHERE id NOT IN (SELECT deduplication_id FROM inserted)`,
     [
       tenantId,
       rows.map((x) => x.deviceId),
@@ -62,17 +71,18 @@ export async function insertReadings(c: Queryable, tenantId: string, rows: Readi
       rows.map((x) => x.deduplicationId),
       rows.map((x) => x.fCnt),
       rows.map((x) => x.fPort),
-      rows.map((x) => x.receivedAt),
+      rows.map((x) => x.receivedAt.toISOString()),
       rows.map((x) => x.raw),
       rows.map((x) => x.kind),
       rows.map((x) => x.occupied),
-      rows.map((x) => (x.decoded === undefined ? null : JSON.stringify(x.decoded))),
+      JSON.stringify(rows.map((x) => x.decoded ?? null)),
       rows.map((x) => x.rssi),
       rows.map((x) => x.snr),
       rows.map((x) => x.gatewayEui),
     ],
   );
-  return new Set(r.rows.map((x) => x.deduplication_id));
+  const skipped = new Set(r.rows.map((x) => x.deduplication_id));
+  return new Set(rows.map((x) => x.deduplicationId).filter((id) => !skipped.has(id)));
 }
 
 /** Deletes readings older than the retention, at most `limit` rows per call (bounded batches). */
