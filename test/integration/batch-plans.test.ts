@@ -5,11 +5,12 @@
 // `id = ANY($1)` (see writeDeviceHealth in src/storage/ingest-devices.ts).
 //
 // Each statement is captured as it would be sent and EXPLAINed (not run) on a fleet large
-// next to its batch, with fresh statistics, as the ingest role with a tenant set.
-import t from 'tap';
-import { testDb } from '../helpers/db.js';
+// next to its batch, with fresh statistics, as the ingest role with a tenant set. The
+// reading insert's same-frame check has its own test, at the end, under stale statistics.
+import t, { type Test } from 'tap';
+import { testDb, type TestDb } from '../helpers/db.js';
 import { seedFleets } from '../helpers/fleet.js';
-import type { Queryable } from '../../src/db/pool.js';
+import type { PoolClient, Queryable } from '../../src/db/pool.js';
 import { setTenant } from '../../src/db/tx.js';
 import { writeDeviceHealth, writeDeviceStatus } from '../../src/storage/ingest-devices.js';
 import { writeSpaceStates } from '../../src/storage/space-state.js';
@@ -47,6 +48,16 @@ async function planOf(c: Queryable, write: (c: Queryable) => Promise<unknown>): 
   return nodes(r.rows[0]!['QUERY PLAN'][0]!.Plan);
 }
 
+/** An ingest-role connection in a transaction with the tenant set, rolled back when the test ends. */
+async function ingestTransaction(t: Test, db: TestDb): Promise<PoolClient> {
+  const c = await db.ingest.connect();
+  t.teardown(() => c.release());
+  await c.query('BEGIN');
+  t.teardown(() => c.query('ROLLBACK'));
+  await setTenant(c, TENANT.id);
+  return c;
+}
+
 t.test('batch updates reach their rows by index lookups', async (t) => {
   const db = await testDb(t);
   await seedFleets(db.owner, TENANT, [{ first: '70B3D5E7B0000000', devices: FLEET }]);
@@ -60,11 +71,7 @@ t.test('batch updates reach their rows by index lookups', async (t) => {
   const reservations = (await db.owner.query<{ id: string }>(`SELECT id FROM reservations ORDER BY random() LIMIT ${BATCH}`)).rows;
   const now = new Date();
 
-  const c = await db.ingest.connect();
-  t.teardown(() => c.release());
-  await c.query('BEGIN');
-  t.teardown(() => c.query('ROLLBACK'));
-  await setTenant(c, TENANT.id);
+  const c = await ingestTransaction(t, db);
 
   const cases: { name: string; table: string; write: (c: Queryable) => Promise<unknown> }[] = [
     {
@@ -142,11 +149,7 @@ t.test('the same-frame check probes each reading by index, whatever the statisti
   )).rows;
   const now = new Date();
 
-  const c = await db.ingest.connect();
-  t.teardown(() => c.release());
-  await c.query('BEGIN');
-  t.teardown(() => c.query('ROLLBACK'));
-  await setTenant(c, TENANT.id);
+  const c = await ingestTransaction(t, db);
   const plan = await planOf(c, (q) =>
     insertReadings(
       q,
