@@ -4,9 +4,10 @@
  * oldest first (issue 7). Runs every 10 s and whenever either source's NOTIFY wakes it
  * (ingest/jobs/wake.ts).
  *
- * Each subscription is worked on under its row lock (FOR UPDATE SKIP LOCKED): another
- * replica or overlapping run skips it, so nothing is sent twice by two workers, and only the
- * head of its queue is ever sent, so its events arrive in order. Delivery is at-least-once:
+ * A subscription's fan-out runs under its row lock (FOR UPDATE SKIP LOCKED) and each send
+ * under an advisory claim (claimSubscriptionForSend): another replica or overlapping run
+ * skips it, so nothing is sent twice by two workers, and only the head of its queue is ever
+ * sent, so its events arrive in order. Delivery is at-least-once:
  * a send whose outcome could not be recorded is sent again. A failure waits the configured
  * schedule (WEBHOOK_RETRY_SCHEDULE_SECONDS, ±20 % jitter so receivers recovering from an
  * outage are not hit by every retry at once); after WEBHOOK_DISABLE_AFTER_FAILURES consecutive
@@ -18,7 +19,7 @@ import { withTx } from '../../src/db/tx.js';
 import type { Logger } from '../../src/log.js';
 import { WEBHOOK_DISABLED_CHANNEL, encodeWebhookDisabled } from '../../src/events.js';
 import {
-  disableSubscription, enabledSubscriptions, fanOut, lockSubscription, markDelivered, markFailed, queueHead,
+  claimSubscriptionForSend, disableSubscription, enabledSubscriptions, fanOut, lockSubscription, markDelivered, markFailed, queueHead,
 } from '../../src/storage/webhook-subscriptions.js';
 import { SEQUENCE_BATCH, sequenceTenantEvents, tenantsWithUnsequencedEvents } from '../../src/storage/tenant-events.js';
 import { sendWebhook } from '../../src/webhooks/target.js';
@@ -64,12 +65,12 @@ export async function deliverWebhooks(o: DeliverOptions): Promise<{ created: num
       counts.created += got.created;
       if (got.read < FAN_OUT_BATCH) break;
     }
-    // One transaction per send: the subscription's row lock is held for one request (at most
-    // the timeout), so an admin's PUT or DELETE waits seconds, not a whole run, and takes effect
-    // before the next send (lockSubscription reads `enabled` again).
+    // One transaction per send, under a claim that is not the row lock: an admin's PUT or
+    // DELETE commits without waiting for the send under way and takes effect before the next
+    // one (claimSubscriptionForSend reads `enabled` again).
     for (let sent = 0; sent < MAX_SENDS_PER_RUN; sent++) {
       const more = await withTx(o.pool, { tenantId }, async (c) => {
-        const sub = await lockSubscription(c, id);
+        const sub = await claimSubscriptionForSend(c, id);
         if (!sub) return false;
         const head = await queueHead(c, id);
         if (!head || !head.due) return false;

@@ -108,14 +108,39 @@ export async function enabledSubscriptions(c: Queryable): Promise<{ id: string; 
 }
 
 /**
- * Locks an enabled subscription for this worker: its fan-out and sends are then this
- * transaction's alone (another replica skips it), which also keeps its deliveries in order.
+ * Locks an enabled subscription for this worker's fan-out: its cursors are then this
+ * transaction's alone (another replica skips it).
  */
 export type LockedSubscription = Subscription & { last_event_id: number; last_tenant_event_id: number };
 
 export async function lockSubscription(c: Queryable, id: string): Promise<LockedSubscription | null> {
   const r = await c.query<LockedSubscription>(
     `SELECT ${SUB_COLUMNS}, last_event_id, last_tenant_event_id FROM webhook_subscriptions WHERE id = $1 AND enabled FOR UPDATE SKIP LOCKED`,
+    [id],
+  );
+  return r.rows[0] ?? null;
+}
+
+/**
+ * Namespace of the transaction-level advisory lock a worker holds while it sends one of a
+ * subscription's deliveries (two-key form, as BOOKING_LOCK_NAMESPACE in reservations.ts).
+ */
+const SEND_LOCK_NAMESPACE = 727_005;
+
+/**
+ * Claims an enabled subscription for one send: another worker skips it until this
+ * transaction ends, so only one head is ever in flight and deliveries stay in order.
+ *
+ * An advisory lock rather than the row lock: an admin's PUT or DELETE of the subscription
+ * then commits at once instead of waiting out a send (up to WEBHOOK_TIMEOUT_MS), and the
+ * worker's next claim reads `enabled` again. With the row lock the waiting change did not
+ * always win: PostgreSQL does not queue row-lock waiters fairly, and the worker's next
+ * send could lock the row again first (a flaky test showed it).
+ */
+export async function claimSubscriptionForSend(c: Queryable, id: string): Promise<Subscription | null> {
+  const r = await c.query<Subscription>(
+    `SELECT ${SUB_COLUMNS} FROM webhook_subscriptions
+      WHERE id = $1 AND enabled AND pg_try_advisory_xact_lock(${SEND_LOCK_NAMESPACE}, hashtext($1::text))`,
     [id],
   );
   return r.rows[0] ?? null;

@@ -12,6 +12,7 @@ import { withTx } from '../../src/db/tx.js';
 import { appendSpaceEvents } from '../../src/storage/space-state.js';
 import { WEBHOOK_DISABLED_CHANNEL } from '../../src/events.js';
 import { sendWebhook } from '../../src/webhooks/target.js';
+import { deliverWebhooks } from '../../ingest/jobs/deliver-webhooks.js';
 import { sseConnect } from '../helpers/sse.js';
 
 const NEVER = '0 0 0 1 1 *';
@@ -159,31 +160,79 @@ t.test('after repeated failures a subscription is disabled; enabled again it res
   t.same(ok, ['occupied', 'free'], 'the undelivered event first, then the one from while disabled');
 });
 
-t.test('disabling a subscription takes effect between two sends, not after the whole run', async (t) => {
-  const { api, token, jobs, toggle } = await setup(t);
-  // A slow receiver: each answer takes 700 ms.
+/**
+ * A receiver that holds every answer until the test releases it, so a send stays under way
+ * for exactly as long as a test needs. Records each delivery id it was sent.
+ */
+async function heldReceiver(t: Test) {
   const got: string[] = [];
+  const held: (() => void)[] = [];
   const server = createServer((req, res) => {
     req.resume();
-    req.on('end', () => { got.push(req.headers['x-baygate-delivery'] as string); setTimeout(() => res.writeHead(200).end(), 700); });
+    req.on('end', () => {
+      got.push(req.headers['x-baygate-delivery'] as string);
+      held.push(() => res.writeHead(200).end());
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
-  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/slow`;
+  return {
+    got,
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}/held`,
+    /** Answers every request received so far, and every later one at once. */
+    release() {
+      for (const answer of held.splice(0)) answer();
+      held.push = ((answer: () => void) => (answer(), 0)) as typeof held.push;
+    },
+  };
+}
+
+t.test('disabling a subscription takes effect between two sends, not after the whole run', async (t) => {
+  const { api, token, jobs, toggle } = await setup(t);
+  const rx = await heldReceiver(t);
   // Three events queued while disabled, so one run finds them all.
-  const created = await api.request('POST', '/api/v6/webhooks', { token, json: { url, events: ['space_state'], enabled: false } });
+  const created = await api.request('POST', '/api/v6/webhooks', { token, json: { url: rx.url, events: ['space_state'], enabled: false } });
   await toggle('occupied');
   await toggle('free');
   await toggle('occupied');
-  t.equal((await api.request('PUT', `/api/v6/webhooks/${created.body.id}`, { token, json: { url, events: ['space_state'], enabled: true } })).status, 200);
+  t.equal((await api.request('PUT', `/api/v6/webhooks/${created.body.id}`, { token, json: { url: rx.url, events: ['space_state'], enabled: true } })).status, 200);
   const run = jobs.runOnce('deliver_webhooks');
-  await waitFor(() => got.length === 1, 15_000, 'the first send under way');
-  const started = Date.now();
-  const off = await api.request('PUT', `/api/v6/webhooks/${created.body.id}`, { token, json: { url, events: ['space_state'], enabled: false } });
-  t.equal(off.status, 200);
-  t.ok(Date.now() - started < 2_000, 'the PUT waited for one send at most');
+  await waitFor(() => rx.got.length === 1, 15_000, 'the first send under way');
+  // The send is still unanswered: the PUT must not wait for it.
+  const off = await api.request('PUT', `/api/v6/webhooks/${created.body.id}`, { token, json: { url: rx.url, events: ['space_state'], enabled: false } });
+  t.equal(off.status, 200, 'the PUT commits while a send is under way');
+  const head = await api.db.owner.query<{ attempts: number }>(`SELECT attempts FROM webhook_deliveries WHERE id = $1`, [rx.got[0]]);
+  t.same(head.rows, [{ attempts: 0 }], 'the send under way is still unanswered: the PUT did not wait it out');
+  rx.release();
   await run;
-  t.equal(got.length, 1, 'no send after the subscription was disabled');
+  t.equal(rx.got.length, 1, 'no send after the subscription was disabled');
+});
+
+t.test('two workers never send for one subscription at once', async (t) => {
+  const { api, token, toggle } = await setup(t);
+  const rx = await heldReceiver(t);
+  const created = await api.request('POST', '/api/v6/webhooks', { token, json: { url: rx.url, events: ['space_state'], enabled: false } });
+  await toggle('occupied');
+  await toggle('free');
+  t.equal((await api.request('PUT', `/api/v6/webhooks/${created.body.id}`, { token, json: { url: rx.url, events: ['space_state'], enabled: true } })).status, 200);
+  const worker = () =>
+    deliverWebhooks({ pool: api.db.ingest, log: createLogger('silent'), timeoutMs: 10_000, allowPrivate: true, retryScheduleSeconds: [0], disableAfterFailures: 3 });
+  // The first send may come from this worker or from the jobs setup() started (a NOTIFY
+  // wakes them): either way one worker's send is now under way and unanswered.
+  const first = worker();
+  await waitFor(() => rx.got.length === 1, 15_000, 'a worker is sending');
+  // Another replica's run meanwhile must skip the subscription.
+  const second = await worker();
+  t.equal(second.delivered, 0, 'the second worker sent nothing');
+  t.equal(rx.got.length, 1, 'one request in flight');
+  rx.release();
+  await first;
+  await waitFor(() => rx.got.length >= 2, 15_000, 'the second delivery sent');
+  // Whatever might still be pending is sent now, by this run.
+  await worker();
+  const ids = (await api.request('GET', `/api/v6/webhooks/${created.body.id}/deliveries`, { token })).body.items.map((d: { id: string }) => d.id);
+  t.equal(rx.got.length, 2, 'two requests in all');
+  t.same([...rx.got].sort(), [...ids].sort(), 'each delivery sent once');
 });
 
 t.test('only the subscribed event types of the subscribed sites are delivered, each with its type', async (t) => {
