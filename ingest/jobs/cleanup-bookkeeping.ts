@@ -1,8 +1,9 @@
 /**
  * cleanup_bookkeeping: removes what only needs to be kept a while: idempotency keys past
  * their 24 h, delivered webhook deliveries and ended display downlinks past
- * WEBHOOK_DELIVERIES_RETENTION_DAYS and DISPLAY_DOWNLINKS_RETENTION_DAYS (per tenant, under
- * its setting), and job_runs records past JOB_RUNS_RETENTION_DAYS.
+ * WEBHOOK_DELIVERIES_RETENTION_DAYS and DISPLAY_DOWNLINKS_RETENTION_DAYS, the webhook
+ * fan-out's tenant_events past TENANT_EVENTS_RETENTION_DAYS (per tenant, under its setting),
+ * and job_runs records past JOB_RUNS_RETENTION_DAYS.
  */
 import { withTx } from '../../src/db/tx.js';
 import { deleteExpiredIdempotencyKeys } from '../../src/storage/reservations.js';
@@ -10,6 +11,7 @@ import { deleteJobRunsOlderThan } from '../../src/storage/jobs.js';
 import { listTenantIds } from '../../src/storage/tenants.js';
 import { deleteDeliveredOlderThan } from '../../src/storage/webhook-subscriptions.js';
 import { deleteEndedDownlinksOlderThan } from '../../src/storage/display-downlinks.js';
+import { deleteTenantEventsOlderThan } from '../../src/storage/tenant-events.js';
 import type { JobDef } from './job.js';
 
 const DELETE_BATCH = 5_000;
@@ -21,6 +23,13 @@ export const JOB_RUNS_RETENTION_DAYS = 30;
  * fastest of all the bookkeeping.
  */
 export const WEBHOOK_DELIVERIES_RETENTION_DAYS = 7;
+/**
+ * A month of the fan-out's outbox (reservation and device-health events; space_events are the
+ * occupancy history and are kept). The fan-out reads it within seconds and each delivery keeps
+ * its own copy, so this only matters to a subscription disabled for longer: re-enabled, it
+ * resumes with the events of the last month.
+ */
+export const TENANT_EVENTS_RETENTION_DAYS = 30;
 /** A month of what each sign was told and how it answered, for a technician chasing a faulty display. */
 export const DISPLAY_DOWNLINKS_RETENTION_DAYS = 30;
 
@@ -42,12 +51,14 @@ export const cleanupBookkeeping: JobDef = {
     let keys = 0;
     let deliveries = 0;
     let downlinks = 0;
+    let events = 0;
     for (const tenantId of tenants) {
       keys += await drain(() => withTx(pool, { tenantId }, (c) => deleteExpiredIdempotencyKeys(c, DELETE_BATCH)));
       deliveries += await drain(() => withTx(pool, { tenantId }, (c) => deleteDeliveredOlderThan(c, WEBHOOK_DELIVERIES_RETENTION_DAYS, DELETE_BATCH)));
       downlinks += await drain(() => withTx(pool, { tenantId }, (c) => deleteEndedDownlinksOlderThan(c, DISPLAY_DOWNLINKS_RETENTION_DAYS, DELETE_BATCH)));
+      events += await drain(() => withTx(pool, { tenantId }, (c) => deleteTenantEventsOlderThan(c, tenantId, TENANT_EVENTS_RETENTION_DAYS, DELETE_BATCH)));
     }
     const runs = await drain(() => withTx(pool, {}, (c) => deleteJobRunsOlderThan(c, JOB_RUNS_RETENTION_DAYS, DELETE_BATCH)));
-    return { status: 'succeeded', counts: { idempotency_keys_deleted: keys, webhook_deliveries_deleted: deliveries, display_downlinks_deleted: downlinks, job_runs_deleted: runs } };
+    return { status: 'succeeded', counts: { idempotency_keys_deleted: keys, webhook_deliveries_deleted: deliveries, display_downlinks_deleted: downlinks, tenant_events_deleted: events, job_runs_deleted: runs } };
   },
 };

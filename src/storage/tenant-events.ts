@@ -1,6 +1,7 @@
 /**
  * Owns the SQL that puts tenant_events (migrations/0012: reservations' lifecycle, device
- * health) in commit order for the webhook fan-out, which reads them by `seq`.
+ * health) in commit order for the webhook fan-out, which reads them by `seq`, and that
+ * forgets them once they are old.
  */
 import type { Queryable } from '../db/pool.js';
 
@@ -30,6 +31,26 @@ export async function sequenceTenantEvents(c: Queryable, tenantId: string, limit
      UPDATE tenant_events e SET seq = top.seq + todo.n FROM todo, top
       WHERE e.id = todo.id AND e.tenant_id = $1 AND e.seq IS NULL`,
     [tenantId, limit],
+  );
+  return r.rowCount ?? 0;
+}
+
+/**
+ * Deletes up to `limit` of the tenant's numbered events older than `days`; returns how many.
+ * Runs under the tenant's setting (RLS). The tenant's highest-numbered event always stays:
+ * sequenceTenantEvents numbers new events after it, and with it gone the numbers would start
+ * again below the subscriptions' cursors, which would then skip them. Events not yet numbered
+ * stay too. A subscription whose cursor is behind a deleted event resumes at the next one
+ * kept (the fan-out reads `seq > cursor`).
+ */
+export async function deleteTenantEventsOlderThan(c: Queryable, tenantId: string, days: number, limit: number): Promise<number> {
+  const r = await c.query(
+    `DELETE FROM tenant_events WHERE id IN (
+       SELECT id FROM tenant_events
+        WHERE tenant_id = $1 AND at < now() - make_interval(days => $2)
+          AND seq < (SELECT max(seq) FROM tenant_events WHERE tenant_id = $1)
+        ORDER BY seq LIMIT $3)`,
+    [tenantId, days, limit],
   );
   return r.rowCount ?? 0;
 }

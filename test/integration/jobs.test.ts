@@ -9,6 +9,7 @@ import { startJobs, JOB_NAMES, type JobName } from '../../ingest/jobs/index.js';
 import { createRuntimePool } from '../../src/db/pool.js';
 import { createLogger } from '../../src/log.js';
 import { testConfig } from '../helpers/api.js';
+import { sequenceTenantEvents } from '../../src/storage/tenant-events.js';
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'silent', 'test-jobs');
 const NEVER = '0 0 0 1 1 *';
@@ -128,6 +129,14 @@ t.test('cleanup_readings and cleanup_bookkeeping delete what is past retention, 
          FROM unnest(ARRAY['acknowledged', 'superseded', 'acknowledged']) WITH ORDINALITY AS x(s, n) ORDER BY n`,
       [user.tenant_id, display.rows[0].id, display.rows[0].dev_eui],
     );
+    // The fan-out's outbox: acme's seq 1 and 2 are 40 days old (go) and 3 is yesterday's;
+    // other's newest numbered event (2) is old too but stays, and its event not yet numbered stays.
+    await db.owner.query(
+      `INSERT INTO tenant_events (tenant_id, type, name, data, at, seq)
+       SELECT $1, 'reservation', 'created', '{}', now() - make_interval(days => age), seq
+         FROM unnest($2::int[], $3::int[]) AS x(age, seq)`,
+      [user.tenant_id, slug === 'acme' ? [40, 40, 1] : [40, 40, 40], slug === 'acme' ? [1, 2, 3] : [1, 2, null]],
+    );
   }
   await db.owner.query(`INSERT INTO job_runs (job, trigger, runner, started_at, finished_at, status) VALUES ('old', 'manual', 'x', now() - interval '31 days', now() - interval '31 days', 'succeeded')`);
 
@@ -139,7 +148,13 @@ t.test('cleanup_readings and cleanup_bookkeeping delete what is past retention, 
   t.same(left.rows.map((r) => r.n), [2, 2], 'the recent readings of both tenants stay');
 
   const book = await jobs.runOnce('cleanup_bookkeeping');
-  t.match(book, { status: 'succeeded', counts: { idempotency_keys_deleted: 2, webhook_deliveries_deleted: 2, display_downlinks_deleted: 4, job_runs_deleted: 1 } });
+  t.match(book, { status: 'succeeded', counts: { idempotency_keys_deleted: 2, webhook_deliveries_deleted: 2, display_downlinks_deleted: 4, tenant_events_deleted: 3, job_runs_deleted: 1 } });
+  const events = async (tenantId: string) =>
+    (await db.owner.query(`SELECT seq FROM tenant_events WHERE tenant_id = $1 ORDER BY id`, [tenantId])).rows.map((r) => (r.seq === null ? null : Number(r.seq)));
+  t.same(await events(tenants[0]!), [3], "acme's recent event stays");
+  t.same(await events(tenants[1]!), [2, null], "other's highest-numbered event and its unnumbered one stay");
+  await sequenceTenantEvents(db.owner, tenants[1]!);
+  t.same(await events(tenants[1]!), [2, 3], 'numbering goes on after the highest kept, so no cursor skips the new event');
   const downlinks = await db.owner.query(`SELECT status, id = (SELECT max(id) FROM display_downlinks m WHERE m.device_id = d.device_id) AS latest FROM display_downlinks d`);
   t.same(downlinks.rows, [{ status: 'acknowledged', latest: true }, { status: 'acknowledged', latest: true }], "each sign's latest downlink stays");
   const deliveries = await db.owner.query(`SELECT event_id::int AS e FROM webhook_deliveries ORDER BY tenant_id, event_id`);
