@@ -194,7 +194,7 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
           devEui: ev.devEui,
           applicationId: ev.applicationId || prev?.applicationId || null,
           at: newer ? ev.time : prev!.at,
-          uplinks: (prev?.uplinks ?? 0) + 1,
+          deduplicationIds: [...(prev?.deduplicationIds ?? []), ev.deduplicationId],
           rssi: newer ? (ev.best?.rssi ?? null) : prev!.rssi,
           snr: newer ? (ev.best?.snr ?? null) : prev!.snr,
           gatewayEui: newer ? (ev.best?.gatewayId ?? null) : prev!.gatewayEui,

@@ -5,7 +5,8 @@ export interface UnclaimedSighting {
   devEui: string;
   applicationId: string | null;
   at: Date;
-  uplinks: number;
+  /** The deduplication ids of this batch's uplinks from the device, in arrival order: one per uplink. */
+  deduplicationIds: string[];
   rssi: number | null;
   snr: number | null;
   gatewayEui: string | null;
@@ -13,19 +14,39 @@ export interface UnclaimedSighting {
   data: Buffer | null;
 }
 
+/**
+ * How many of an unclaimed device's latest deduplication ids are kept to recognise a
+ * redelivery (migrations/0017_unclaimed_redelivery.sql): the broker redelivers what it sent
+ * since the last acknowledgement, seconds of a device's uplinks, not 32 of them.
+ */
+export const UNCLAIMED_RECENT_IDS = 32;
+
+/**
+ * Records sightings of unregistered DevEUIs. An uplink counts once: one whose deduplication
+ * id is among the device's recent ones is a redelivery and is not counted again; the
+ * last-seen facts already take the newest uplink whichever delivery brings it.
+ */
 export async function recordUnclaimed(c: Queryable, rows: UnclaimedSighting[]): Promise<void> {
   if (rows.length === 0) return;
   await c.query(
     `INSERT INTO unclaimed_devices AS u (dev_eui, application_id, first_seen_at, last_seen_at, uplink_count,
-                                         last_rssi, last_snr, last_gateway_eui, last_f_port, last_data)
-     SELECT x.dev_eui, x.app, x.at, x.at, x.n, x.rssi, x.snr, x.gw, x.fport, x.data
-       FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::int[], $6::real[], $7::text[], $8::int[], $9::bytea[])
-         AS x(dev_eui, app, at, n, rssi, snr, gw, fport, data)
+                                         last_rssi, last_snr, last_gateway_eui, last_f_port, last_data, recent_deduplication_ids)
+     SELECT x.dev_eui, x.app, x.at, x.at, cardinality(x.ids), x.rssi, x.snr, x.gw, x.fport, x.data,
+            x.ids[greatest(1, cardinality(x.ids) - $10 + 1):]
+       FROM (SELECT y.*, string_to_array(y.id_list, ',')::uuid[] AS ids
+               FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::int[], $6::real[], $7::text[], $8::int[], $9::bytea[])
+                 AS y(dev_eui, app, at, id_list, rssi, snr, gw, fport, data)) x
      ON CONFLICT (dev_eui) DO UPDATE SET
         application_id = coalesce(EXCLUDED.application_id, u.application_id),
         first_seen_at = least(u.first_seen_at, EXCLUDED.first_seen_at),
         last_seen_at = greatest(u.last_seen_at, EXCLUDED.last_seen_at),
-        uplink_count = u.uplink_count + EXCLUDED.uplink_count,
+        uplink_count = u.uplink_count + EXCLUDED.uplink_count
+          - (SELECT count(*) FROM unnest(EXCLUDED.recent_deduplication_ids) i WHERE i = ANY (u.recent_deduplication_ids)),
+        recent_deduplication_ids = (
+          SELECT m[greatest(1, cardinality(m) - $10 + 1):]
+            FROM (SELECT ARRAY(SELECT i FROM unnest(u.recent_deduplication_ids) WITH ORDINALITY AS r(i, n)
+                                WHERE i <> ALL (EXCLUDED.recent_deduplication_ids) ORDER BY n)
+                         || EXCLUDED.recent_deduplication_ids AS m) merged),
         last_rssi = CASE WHEN EXCLUDED.last_seen_at >= u.last_seen_at THEN EXCLUDED.last_rssi ELSE u.last_rssi END,
         last_snr = CASE WHEN EXCLUDED.last_seen_at >= u.last_seen_at THEN EXCLUDED.last_snr ELSE u.last_snr END,
         last_gateway_eui = CASE WHEN EXCLUDED.last_seen_at >= u.last_seen_at THEN EXCLUDED.last_gateway_eui ELSE u.last_gateway_eui END,
@@ -35,12 +56,13 @@ export async function recordUnclaimed(c: Queryable, rows: UnclaimedSighting[]): 
       rows.map((x) => x.devEui),
       rows.map((x) => x.applicationId),
       rows.map((x) => x.at),
-      rows.map((x) => x.uplinks),
+      rows.map((x) => x.deduplicationIds.join(',')),
       rows.map((x) => (x.rssi === null ? null : Math.round(x.rssi))),
       rows.map((x) => x.snr),
       rows.map((x) => x.gatewayEui),
       rows.map((x) => x.fPort),
       rows.map((x) => x.data),
+      UNCLAIMED_RECENT_IDS,
     ],
   );
 }
