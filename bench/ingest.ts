@@ -13,7 +13,9 @@
  *   1. ceiling: MESSAGES QoS 1 uplinks through the broker to a consumer that acknowledges
  *      on receipt and does nothing else (ingest/mqtt.ts, the same consumer ingest uses);
  *   2. sustained: MESSAGES uplinks from DEVICES sensors as fast as the publishers go,
- *      timed from the first publish to the moment the last reading is committed;
+ *      timed from the first publish to the moment the last reading is committed, with the
+ *      CPU each uplink costs ingest, the database, the broker, the publishers and the whole
+ *      machine (bench/lib/cpu.ts): on two cores, their sum bounds the rate;
  *   3. latency: uplinks offered at LATENCY_RATE/s, every one a state change, timed from
  *      publish (the uplink's `time`) to receipt of its NOTIFY.
  * Env: BENCH_DEVICES (10000), BENCH_MESSAGES (200000), BENCH_LATENCY_SECONDS (15),
@@ -34,6 +36,7 @@ import { BENCH_TOPIC_TEMPLATE, publishFleet, waitUntil } from './lib/fleet.js';
 import { seedFleets, type Fleet } from '../test/helpers/fleet.js';
 import { INGEST_NODE_FLAGS } from '../ingest/main.js';
 import { freePort } from '../src/net.js';
+import { cpuMeter, localPostmaster, processCpuSeconds, treeCpuSeconds } from './lib/cpu.js';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000);
@@ -65,7 +68,8 @@ function publish(url: string, fleet: Fleet, count: number, rate: number, changeP
   return publishFleet(url, fleet, { count, rate, changeProbability, seed, publishers: PUBLISHERS });
 }
 
-async function ceiling(url: string): Promise<number> {
+/** The broker's raw rate, and what each message costs the whole machine at it. */
+async function ceiling(url: string): Promise<{ rate: number; machineUsPerMessage: number; busyCores: number }> {
   const topics = compileTopicTemplate(BENCH_TOPIC_TEMPLATE);
   let received = 0;
   const consumer = new MqttConsumer({
@@ -85,11 +89,13 @@ async function ceiling(url: string): Promise<number> {
   });
   consumer.start();
   await connected;
+  const cpu = cpuMeter({});
   const started = Date.now();
   await Promise.all([publish(url, MAIN_FLEET, MESSAGES, 1e9, 0.2, 1), waitUntil('ceiling', () => received, MESSAGES)]);
   const rate = MESSAGES / ((Date.now() - started) / 1000);
+  const figures = cpu.stop(MESSAGES);
   await consumer.close();
-  return rate;
+  return { rate, machineUsPerMessage: figures.machineUsPerUnit, busyCores: figures.busyCores };
 }
 
 async function main(): Promise<void> {
@@ -98,6 +104,7 @@ async function main(): Promise<void> {
   let broker = 'external';
   let brokerVersion = 'unknown';
   let window = 'broker default';
+  let brokerPid: number | null = null;
   const stops: (() => Promise<void>)[] = [];
   if (mqttUrl) {
     brokerVersion = mosquittoVersion() ?? 'unknown';
@@ -109,6 +116,7 @@ async function main(): Promise<void> {
       mqttUrl = own.url;
       broker = 'mosquitto (deploy/mosquitto/mosquitto.conf)';
       brokerVersion = own.version;
+      brokerPid = own.pid;
       window = `max_inflight_messages ${own.settings.max_inflight_messages ?? '20'}`;
     } else {
       const aedes = await startEmbeddedBroker({ port: 0, log });
@@ -131,8 +139,9 @@ async function main(): Promise<void> {
     await seedFleets(owner, { id: '00000000-0000-4000-8000-00000000be1c', name: 'Bench City', slug: 'bench-city' }, [MAIN_FLEET, LATENCY_FLEET]);
     say(`broker: ${broker} ${brokerVersion}, window: ${window}; ${DEVICES} devices, ${MESSAGES} uplinks`);
 
-    const ceilingPerS = await ceiling(mqttUrl);
-    say(`broker ceiling (QoS 1, no processing): ${Math.round(ceilingPerS)}/s`);
+    const raw = await ceiling(mqttUrl);
+    const ceilingPerS = raw.rate;
+    say(`broker ceiling (QoS 1, no processing): ${Math.round(ceilingPerS)}/s, ${raw.machineUsPerMessage} µs of machine CPU per message (${raw.busyCores} cores busy)`);
 
     // Ingest in its own process; its /metrics tells how many uplinks it has committed.
     const metricsPort = await freePort();
@@ -172,11 +181,27 @@ async function main(): Promise<void> {
       return Number(/^baygate_ingest_messages_applied_total\{outcome="uplink"\} (\d+)/m.exec(text)?.[1] ?? 0);
     };
 
-    // Sustained.
+    // Sustained, with the CPU each part of the system spends on it.
+    const postmaster = localPostmaster(databaseUrl, (await owner.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+    const cpu = cpuMeter({
+      ingest: () => processCpuSeconds(child.pid!),
+      database: postmaster === null ? undefined : () => treeCpuSeconds(postmaster),
+      broker: brokerPid === null ? undefined : () => processCpuSeconds(brokerPid!),
+      // This process: the simulated fleet's publishers (and the polling of ingest's counter).
+      publishers: () => {
+        const u = process.cpuUsage();
+        return (u.user + u.system) / 1e6;
+      },
+    });
     const started = Date.now();
     await Promise.all([publish(mqttUrl, MAIN_FLEET, MESSAGES, 1e9, 0.2, 100), waitUntil('sustained ingest', readings, MESSAGES, READINGS_POLL_MS)]);
     const uplinksPerS = MESSAGES / ((Date.now() - started) / 1000);
+    const cpuFigures = cpu.stop(MESSAGES);
     say(`sustained: ${Math.round(uplinksPerS)} uplinks/s from first publish to last commit`);
+    say(
+      `CPU µs per uplink: ${Object.entries(cpuFigures.usPerUnit).map(([k, v]) => `${k} ${v ?? 'n/a'}`).join(', ')}; ` +
+        `whole machine ${cpuFigures.machineUsPerUnit} (${cpuFigures.busyCores} cores busy on average)`,
+    );
 
     // Latency at a fixed offered rate; every uplink is a state change.
     const listener = await owner.connect();
@@ -211,6 +236,9 @@ async function main(): Promise<void> {
         devices: DEVICES,
         messages: MESSAGES,
         batch_max: Number(process.env.INGEST_BATCH_MAX ?? 500),
+        cpu_us_per_uplink: { ...cpuFigures.usPerUnit, machine: cpuFigures.machineUsPerUnit },
+        busy_cores: cpuFigures.busyCores,
+        ceiling_cpu_us_per_message: raw.machineUsPerMessage,
       }),
     );
   } finally {

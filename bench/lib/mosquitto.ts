@@ -16,6 +16,8 @@ const START_TIMEOUT_MS = 5_000;
 export interface PrivateMosquitto {
   url: string;
   version: string;
+  /** The broker's process, for CPU accounting (bench/lib/cpu.ts). */
+  pid: number;
   /** The deployment settings in force, e.g. max_inflight_messages 1000. */
   settings: Record<string, string>;
   stop(): Promise<void>;
@@ -85,6 +87,7 @@ export async function startPrivateMosquitto(opts: PrivateMosquittoOptions = {}):
   return {
     url,
     version,
+    pid: child.pid!,
     settings,
     async stop() {
       child.kill();
