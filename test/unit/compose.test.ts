@@ -183,7 +183,11 @@ t.test('ChirpStack publishes what ingest reads', async (t) => {
   for (const v of ['MQTT_BROKER_HOST', 'REDIS_HOST', 'POSTGRESQL_HOST', 'CHIRPSTACK_POSTGRES_PASSWORD', 'CHIRPSTACK_API_SECRET']) {
     t.ok(env('chirpstack')[v], `chirpstack gets ${v} for its configuration`);
   }
-  t.match(read('deploy/mosquitto/mosquitto.conf'), /^listener 1883/m);
+  const mosquitto = read('deploy/mosquitto/mosquitto.conf');
+  t.match(mosquitto, /^listener 1883/m);
+  t.match(mosquitto, /^persistence true$/m, 'queues survive a broker restart');
+  const autosave = Number(/^autosave_interval (\d+)$/m.exec(mosquitto)?.[1]);
+  t.ok(autosave > 0 && autosave <= 60, `queues reach disk within a minute, not the default half hour (autosave_interval ${autosave})`);
   t.match(read('deploy/chirpstack-gateway-bridge/chirpstack-gateway-bridge.toml'), 'tcp://mosquitto:1883');
   t.match(read('deploy/postgres/initdb/001-chirpstack.sh'), 'CREATE DATABASE chirpstack');
 });
