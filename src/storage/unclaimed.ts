@@ -36,6 +36,8 @@ export async function recordUnclaimed(c: Queryable, rows: UnclaimedSighting[]): 
        FROM (SELECT y.*, string_to_array(y.id_list, ',')::uuid[] AS ids
                FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::int[], $6::real[], $7::text[], $8::int[], $9::bytea[])
                  AS y(dev_eui, app, at, id_list, rssi, snr, gw, fport, data)) x
+      -- Sorted, so ingest replicas sharing a DevEUI's uplinks lock its row in one order.
+      ORDER BY x.dev_eui
      ON CONFLICT (dev_eui) DO UPDATE SET
         application_id = coalesce(EXCLUDED.application_id, u.application_id),
         first_seen_at = least(u.first_seen_at, EXCLUDED.first_seen_at),
