@@ -84,7 +84,7 @@ export function machineCpuSeconds(): { busy: number; total: number } {
 export type CpuSources = Record<string, (() => number | null) | undefined>;
 
 /**
- * Measures the CPU each source used between start() and the returned function's call,
+ * Starts measuring: stop(units) gives the CPU each source and the whole machine used since,
  * per unit of work (µs per uplink), and how many of the machine's cores were busy.
  */
 export function cpuMeter(sources: CpuSources): { stop(units: number): CpuFigures } {
