@@ -23,8 +23,8 @@ import { DISPLAY_DOWNLINKS_CHANNEL, SPACE_EVENTS_CHANNEL } from '../src/events.j
 import { displayLook, displayState, effectiveRules } from '../src/domain/display-policy.js';
 import { displayEncodingFor } from '../src/domain/display-encodings.js';
 import {
-  claimDueDownlinks, displayTargets, markPublished, markPublishFailed, queueDownlink, tenantsWithDueDownlinks,
-  tenantsWithTimedOutDownlinks, timeOutDownlinks,
+  claimDueDownlinks, displayTargets, markPublished, markPublishFailed, queueDownlink, takeDisplayPlanTurn, tenantsWithDueDownlinks,
+  tenantsWithTimedOutDownlinks, timeOutDownlinks, type DisplayTarget,
 } from '../src/storage/display-downlinks.js';
 import { Coalescer, startWakeListener, type WakeListener } from './jobs/wake.js';
 
@@ -112,38 +112,60 @@ export interface DisplayDeps {
   config: Config;
 }
 
+/** What a display should be told, from its target's facts; null while its application is unknown. */
+function intendedDownlink(t: DisplayTarget, topic: CommandTopic) {
+  const state = displayState({ maintenance: t.maintenance, reservedNow: t.reserved_now, sensorState: t.sensor_state });
+  const look = displayLook(state, effectiveRules(t.rules));
+  const encoding = displayEncodingFor(t);
+  const frame = encoding.encode(look);
+  // The application the display's uplinks came from (issue 6), else the one configured.
+  const configured = t.config.application_id;
+  const applicationId = t.application_id ?? (typeof configured === 'string' && configured !== '' ? configured : null);
+  if (!applicationId) return null;
+  const to = topic({ applicationId, devEui: t.dev_eui, command: 'down' });
+  const unchanged = t.last_topic === to && t.last_f_port === frame.fPort && t.last_data?.equals(frame.data) === true;
+  return { state, look, encoding, frame, applicationId, to, unchanged };
+}
+
 /**
  * Compares what every display should show with what it was last told, and queues a
  * downlink where they differ (state, colour, encoding or topic). A display whose last
  * downlink failed is not re-sent until its space changes: a dead display would otherwise be
  * sent the same frame on every run.
+ *
+ * Several planners run at once (each replica's sender, the display_downlinks job), each
+ * reading the facts at its own moment. One that read before a space changed could commit
+ * after one that read later, superseding the newer frame with a stale one that stays on the
+ * sign until the next run. So the first read only finds candidates; each is decided again,
+ * in its queueing transaction, on facts read after taking the display's turn. What remains:
+ * a display the first read finds unchanged while another planner's frame for it is not yet
+ * committed, and its space changes back in between, keeps that frame until the job's next
+ * run (at most 15 s); taking every display's turn on every run would cost a transaction
+ * per display per run.
  */
 export async function planDisplayDownlinks(d: DisplayDeps, topic: CommandTopic = compileCommandTopic(d.config.chirpstackCommandTopic)): Promise<PlanCounts> {
   const counts: PlanCounts = { displays: 0, queued: 0, no_application: 0, failed: 0 };
   const targets = await withTx(d.pool, {}, (c) => displayTargets(c));
   for (const t of targets) {
     counts.displays++;
-    const state = displayState({ maintenance: t.maintenance, reservedNow: t.reserved_now, sensorState: t.sensor_state });
-    const look = displayLook(state, effectiveRules(t.rules));
-    const encoding = displayEncodingFor(t);
-    const frame = encoding.encode(look);
-    // The application the display's uplinks came from (issue 6), else the one configured.
-    const configured = t.config.application_id;
-    const applicationId = t.application_id ?? (typeof configured === 'string' && configured !== '' ? configured : null);
-    if (!applicationId) {
+    const candidate = intendedDownlink(t, topic);
+    if (!candidate) {
       counts.no_application++;
       continue;
     }
-    const to = topic({ applicationId, devEui: t.dev_eui, command: 'down' });
-    if (t.last_topic === to && t.last_f_port === frame.fPort && t.last_data?.equals(frame.data)) continue;
+    if (candidate.unchanged) continue;
     try {
-      const queued = await withTx(d.pool, { tenantId: t.tenant_id }, (c) =>
-        queueDownlink(c, {
-          tenantId: t.tenant_id, deviceId: t.device_id, spaceId: t.space_id, displayState: state, colour: look.colour, blink: look.blink,
-          encoding: encoding.name, devEui: t.dev_eui, applicationId, topic: to, fPort: frame.fPort, data: frame.data,
-          confirmed: CONFIRMED, maxAttempts: d.config.displayMaxAttempts,
-        }),
-      );
+      const queued = await withTx(d.pool, { tenantId: t.tenant_id }, async (c) => {
+        await takeDisplayPlanTurn(c, t.device_id);
+        const [fresh] = await displayTargets(c, t.device_id);
+        const p = fresh && intendedDownlink(fresh, topic);
+        if (!fresh || !p || p.unchanged) return false;
+        return queueDownlink(c, {
+          tenantId: fresh.tenant_id, deviceId: fresh.device_id, spaceId: fresh.space_id, displayState: p.state, colour: p.look.colour,
+          blink: p.look.blink, encoding: p.encoding.name, devEui: fresh.dev_eui, applicationId: p.applicationId, topic: p.to,
+          fPort: p.frame.fPort, data: p.frame.data, confirmed: CONFIRMED, maxAttempts: d.config.displayMaxAttempts,
+        });
+      });
       if (queued) counts.queued++;
     } catch (err) {
       counts.failed++;

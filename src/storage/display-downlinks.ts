@@ -31,11 +31,11 @@ export interface DisplayTarget {
 }
 
 /**
- * Every enabled display on a space, across tenants (ingest's read policies). A reservation
- * holds the space when its window contains now and it was not checked out, also before the
- * reservation timer has marked it active.
+ * Every enabled display on a space, across tenants (ingest's read policies), or the one
+ * display `deviceId`. A reservation holds the space when its window contains now and it was
+ * not checked out, also before the reservation timer has marked it active.
  */
-export async function displayTargets(c: Queryable): Promise<DisplayTarget[]> {
+export async function displayTargets(c: Queryable, deviceId: string | null = null): Promise<DisplayTarget[]> {
   const r = await c.query<DisplayTarget>(
     `SELECT d.id AS device_id, d.tenant_id, d.dev_eui, d.model, d.config, d.application_id,
             s.id AS space_id, s.display_state AS space_display_state, (s.maintenance OR NOT s.enabled) AS maintenance,
@@ -50,9 +50,18 @@ export async function displayTargets(c: Queryable): Promise<DisplayTarget[]> {
        LEFT JOIN LATERAL (SELECT x.topic, x.f_port, x.data FROM display_downlinks x
                            WHERE x.device_id = d.id AND x.status <> 'superseded'
                            ORDER BY x.id DESC LIMIT 1) l ON true
-      WHERE d.device_type = 'display' AND d.deleted_at IS NULL AND d.enabled`,
+      WHERE d.device_type = 'display' AND d.deleted_at IS NULL AND d.enabled AND ($1::uuid IS NULL OR d.id = $1)`,
+    [deviceId],
   );
   return r.rows;
+}
+
+/**
+ * Makes planners take turns on one display until the transaction ends (ingest/displays.ts
+ * planDisplayDownlinks): each decides on facts it reads once it has its turn.
+ */
+export async function takeDisplayPlanTurn(c: Queryable, deviceId: string): Promise<void> {
+  await c.query(`SELECT pg_advisory_xact_lock(hashtext('baygate:display_plan:' || $1::text))`, [deviceId]);
 }
 
 export interface NewDownlink {

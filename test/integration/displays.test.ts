@@ -4,7 +4,9 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
-import { testApi } from '../helpers/api.js';
+import { planDisplayDownlinks } from '../../ingest/displays.js';
+import { createLogger } from '../../src/log.js';
+import { testApi, testConfig } from '../helpers/api.js';
 import { testIngest } from '../helpers/ingest.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -216,6 +218,44 @@ t.test('display downlinks', async (t) => {
     await overdue(display.id);
     await jobs.runOnce('display_downlinks');
     t.equal(commandsFor(eui).length, sent, 'nothing more is sent to it');
+  });
+
+  await t.test('a planner decides on the facts it reads at its turn, not on those it found the display by', async (t) => {
+    const bay = await newSpace('E-1');
+    const eui = '70B3D5E75E0000D4';
+    const display = await register({ dev_eui: eui, device_type: 'display', config: { application_id: APP, display_encoding: 'generic' } });
+    await assign(display.id, bay.id);
+    await jobs.runOnce('display_downlinks');
+    await waitFor(async () => (await downlinks(display.id))[0]?.status === 'published', 10_000, 'first state published');
+    const told = (await downlinks(display.id))[0];
+
+    // Another planner has the display's turn (ingest/displays.ts planDisplayDownlinks).
+    const holder = await api.db.owner.connect();
+    t.teardown(() => holder.release());
+    await holder.query('BEGIN');
+    await holder.query(`SELECT pg_advisory_xact_lock(hashtext('baygate:display_plan:' || $1::text))`, [display.id]);
+    const patch = (json: object) => api.request('PATCH', `/api/v6/spaces/${bay.id}`, { token, json });
+    t.equal((await patch({ current_state: 'maintenance' })).status, 200);
+    // A planner on its own pool, so its wait can be told from the ingest sender's: it finds the
+    // display changed (maintenance) and waits for its turn.
+    const config = testConfig({ CHIRPSTACK_COMMAND_TOPIC: `${prefix}/application/{application_id}/device/{dev_eui}/command/{command}` });
+    const planning = planDisplayDownlinks({ pool: api.db.ingest, log: createLogger('error', 'test-planner'), config });
+    let settled = false;
+    void planning.finally(() => (settled = true));
+    await waitFor(async () => {
+      if (settled) return true; // it did not wait: the assertions below say what it did instead
+      const r = await api.db.owner.query(
+        `SELECT count(*) AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'baygate-test-ingest' AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
+      );
+      return Number(r.rows[0].n) === 1;
+    }, 10_000, 'the planner waiting for its turn');
+    // Maintenance ends while it waits: what the sign was told is true again.
+    t.equal((await patch({ current_state: 'free' })).status, 200);
+    await holder.query('COMMIT');
+
+    t.match(await planning, { queued: 0, failed: 0 }, 'nothing queued on the facts it first read');
+    t.match((await downlinks(display.id))[0], { id: told.id, data: told.data, status: 'published' }, 'the sign keeps the state it was told');
   });
 
   await t.test('downlinks of an unknown device: 404', async (t) => {
