@@ -2,7 +2,8 @@
  * `npm start`: the whole system on one machine with zero setup. Starts an embedded
  * PostgreSQL (unless DATABASE_URL is set) and an embedded MQTT broker (unless MQTT_URL
  * is set), migrates, then runs ingest and the API in this one process. Ctrl-C stops it
- * all in reverse order; data stays in DATA_DIR for the next start.
+ * all in reverse order; data stays in DATA_DIR for the next start. `npm start` runs it as
+ * `node --import tsx bin/start.ts` (src/shutdown.ts SIGNAL_ECHO_MS says why not the tsx CLI).
  */
 import { ConfigError, loadConfig, type Config } from '../src/config.js';
 import { createLogger } from '../src/log.js';

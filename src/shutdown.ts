@@ -16,7 +16,9 @@ export const SHUTDOWN_TIMEOUT_MS = 8_000;
 
 /**
  * One Ctrl-C reaches a process several times: from the terminal (same process group) and
- * relayed by npm and by tsx's parent process. On a loaded machine a relay can lag the
+ * relayed by npm. (The npm scripts run `node --import tsx`, not the tsx CLI, whose parent
+ * process would relay it too and then SIGKILL a child too busy to answer within 30 ms:
+ * test/integration/npm-scripts-signals.test.ts.) On a loaded machine a relay can lag the
  * original by more than a second (a CI run once lost `npm start`'s "baygate stopped" line
  * that way), so only a signal this long after the first counts as a person's second Ctrl-C.
  * bin/start.ts uses it too.
