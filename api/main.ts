@@ -9,7 +9,7 @@ import { createRuntimePool } from '../src/db/pool.js';
 import { assertSchemaCurrent } from '../src/db/migrate.js';
 import { assertPortFree } from '../src/net.js';
 import { buildApp } from './app.js';
-import { createApiServer } from './server.js';
+import { createApiServer, listenApi } from './server.js';
 import { startLive } from './live/index.js';
 import { createMetrics, type Metrics } from '../src/metrics.js';
 import { ensureConsoleBuilt } from '../web/build.js';
@@ -42,10 +42,7 @@ export async function startApi(
   const app = buildApp({ config, pool, log, metrics, live: live.hub, readyChecks });
   const server = createApiServer(config, app.callback());
   server.on('upgrade', live.upgrade);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  await listenApi(server, config.port, config.host);
   // After start-up an error on the listener is logged, not an uncaught 'error' event.
   server.on('error', (err) => log.error({ err }, 'API server error'));
   const addr = server.address();

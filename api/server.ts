@@ -7,6 +7,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { Config } from '../src/config.js';
 
+/**
+ * Connections the kernel may queue for the API before it accepts them. With Node's default
+ * (511), 2,000 clients connecting at once while the event loop was busy overflowed the
+ * queue: Linux then drops the handshake's last ACK, and clients whose retries ran out got
+ * ECONNRESET (webhooks-inbound's burst test in a CI run; nstat TcpExtListenOverflows).
+ * The kernel caps it at net.core.somaxconn (4096 by default since Linux 5.4).
+ */
+export const LISTEN_BACKLOG = 4096;
+
 /** Upper bound on how late a timed-out request is noticed beyond its limit. */
 const MAX_TIMEOUT_CHECK_MS = 1_000;
 
@@ -50,4 +59,15 @@ export function createApiServer(
   );
   server.on('clientError', answerClientError);
   return server;
+}
+
+/** Starts listening with LISTEN_BACKLOG; rejects when the port cannot be had. */
+export function listenApi(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }

@@ -4,7 +4,7 @@
  */
 import type { Test } from 'tap';
 import { buildApp } from '../../api/app.js';
-import { createApiServer } from '../../api/server.js';
+import { createApiServer, listenApi } from '../../api/server.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { testDb, type TestDb } from './db.js';
@@ -74,7 +74,7 @@ export async function testApi(t: Test, overrides: Record<string, string> = {}): 
   const app = buildApp({ config, pool: db.app, log, live: live.hub });
   const server = createApiServer(config, app.callback());
   server.on('upgrade', live.upgrade);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  await listenApi(server, 0, '127.0.0.1');
   t.teardown(async () => {
     await live.stop();
     await new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); });
