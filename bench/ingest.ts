@@ -11,11 +11,15 @@
  *
  * Phases:
  *   1. ceiling: MESSAGES QoS 1 uplinks through the broker to a consumer that acknowledges
- *      on receipt and does nothing else (ingest/mqtt.ts, the same consumer ingest uses);
+ *      on receipt and does nothing else (ingest/mqtt.ts, the same consumer ingest uses),
+ *      in this process beside the publishers, with the CPU each message costs this
+ *      process (and its JavaScript thread alone), the broker and the whole machine;
  *   2. sustained: MESSAGES uplinks from DEVICES sensors as fast as the publishers go,
  *      timed from the first publish to the moment the last reading is committed, with the
- *      CPU each uplink costs ingest, the database, the broker, the publishers and the whole
- *      machine (bench/lib/cpu.ts): on two cores, their sum bounds the rate;
+ *      CPU each uplink costs ingest (and its JavaScript thread alone), the database, the
+ *      broker, the publishers and the whole machine (bench/lib/cpu.ts): on two cores their
+ *      sum bounds the rate, unless one thread's µs per uplink times the rate nears a
+ *      million (a core busy the whole time), which makes that thread the bound;
  *   3. latency: uplinks offered at LATENCY_RATE/s, every one a state change, timed from
  *      publish (the uplink's `time`) to receipt of its NOTIFY.
  * Env: BENCH_DEVICES (10000), BENCH_MESSAGES (200000), BENCH_LATENCY_SECONDS (15),
@@ -36,7 +40,7 @@ import { BENCH_TOPIC_TEMPLATE, publishFleet, waitUntil } from './lib/fleet.js';
 import { seedFleets, type Fleet } from '../test/helpers/fleet.js';
 import { INGEST_NODE_FLAGS } from '../ingest/main.js';
 import { freePort } from '../src/net.js';
-import { cpuMeter, localPostmaster, processCpuSeconds, treeCpuSeconds } from './lib/cpu.js';
+import { cpuMeter, localPostmaster, mainThreadCpuSeconds, processCpuSeconds, treeCpuSeconds, type CpuFigures } from './lib/cpu.js';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000);
@@ -68,8 +72,17 @@ function publish(url: string, fleet: Fleet, count: number, rate: number, changeP
   return publishFleet(url, fleet, { count, rate, changeProbability, seed, publishers: PUBLISHERS });
 }
 
-/** The broker's raw rate, and what each message costs the whole machine at it. */
-async function ceiling(url: string): Promise<{ rate: number; machineUsPerMessage: number; busyCores: number }> {
+/** This process's CPU seconds: the simulated fleet's publishers, and in the ceiling phase its consumer too. */
+function ownCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/**
+ * The broker's raw rate, and what each message costs at it: this process, which publishes
+ * and consumes in one JavaScript thread, the broker when it runs here, and the whole machine.
+ */
+async function ceiling(url: string, brokerPid: number | null): Promise<{ rate: number; cpu: CpuFigures }> {
   const topics = compileTopicTemplate(BENCH_TOPIC_TEMPLATE);
   let received = 0;
   const consumer = new MqttConsumer({
@@ -89,13 +102,17 @@ async function ceiling(url: string): Promise<{ rate: number; machineUsPerMessage
   });
   consumer.start();
   await connected;
-  const cpu = cpuMeter({});
+  const cpu = cpuMeter({
+    benchmark: ownCpuSeconds,
+    benchmark_main_thread: () => mainThreadCpuSeconds(process.pid),
+    broker: brokerPid === null ? undefined : () => processCpuSeconds(brokerPid),
+  });
   const started = Date.now();
   await Promise.all([publish(url, MAIN_FLEET, MESSAGES, 1e9, 0.2, 1), waitUntil('ceiling', () => received, MESSAGES)]);
   const rate = MESSAGES / ((Date.now() - started) / 1000);
   const figures = cpu.stop(MESSAGES);
   await consumer.close();
-  return { rate, machineUsPerMessage: figures.machineUsPerUnit, busyCores: figures.busyCores };
+  return { rate, cpu: figures };
 }
 
 async function main(): Promise<void> {
@@ -139,9 +156,13 @@ async function main(): Promise<void> {
     await seedFleets(owner, { id: '00000000-0000-4000-8000-00000000be1c', name: 'Bench City', slug: 'bench-city' }, [MAIN_FLEET, LATENCY_FLEET]);
     say(`broker: ${broker} ${brokerVersion}, window: ${window}; ${DEVICES} devices, ${MESSAGES} uplinks`);
 
-    const raw = await ceiling(mqttUrl);
+    const raw = await ceiling(mqttUrl, brokerPid);
     const ceilingPerS = raw.rate;
-    say(`broker ceiling (QoS 1, no processing): ${Math.round(ceilingPerS)}/s, ${raw.machineUsPerMessage} µs of machine CPU per message (${raw.busyCores} cores busy)`);
+    say(
+      `broker ceiling (QoS 1, no processing): ${Math.round(ceilingPerS)}/s; CPU µs per message: ` +
+        `${Object.entries(raw.cpu.usPerUnit).map(([k, v]) => `${k} ${v ?? 'n/a'}`).join(', ')}, ` +
+        `whole machine ${raw.cpu.machineUsPerUnit} (${raw.cpu.busyCores} cores busy)`,
+    );
 
     // Ingest in its own process; its /metrics tells how many uplinks it has committed.
     const metricsPort = await freePort();
@@ -185,13 +206,11 @@ async function main(): Promise<void> {
     const postmaster = localPostmaster(databaseUrl, (await owner.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
     const cpu = cpuMeter({
       ingest: () => processCpuSeconds(child.pid!),
+      ingest_main_thread: () => mainThreadCpuSeconds(child.pid!),
       database: postmaster === null ? undefined : () => treeCpuSeconds(postmaster),
       broker: brokerPid === null ? undefined : () => processCpuSeconds(brokerPid!),
       // This process: the simulated fleet's publishers (and the polling of ingest's counter).
-      publishers: () => {
-        const u = process.cpuUsage();
-        return (u.user + u.system) / 1e6;
-      },
+      publishers: ownCpuSeconds,
     });
     const started = Date.now();
     await Promise.all([publish(mqttUrl, MAIN_FLEET, MESSAGES, 1e9, 0.2, 100), waitUntil('sustained ingest', readings, MESSAGES, READINGS_POLL_MS)]);
@@ -238,7 +257,8 @@ async function main(): Promise<void> {
         batch_max: Number(process.env.INGEST_BATCH_MAX ?? 500),
         cpu_us_per_uplink: { ...cpuFigures.usPerUnit, machine: cpuFigures.machineUsPerUnit },
         busy_cores: cpuFigures.busyCores,
-        ceiling_cpu_us_per_message: raw.machineUsPerMessage,
+        ceiling_cpu_us_per_message: { ...raw.cpu.usPerUnit, machine: raw.cpu.machineUsPerUnit },
+        ceiling_busy_cores: raw.cpu.busyCores,
       }),
     );
   } finally {

@@ -13,10 +13,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 /** Clock ticks per second of the /proc counters (sysconf(_SC_CLK_TCK)). */
 const TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-/** The fields of /proc/<pid>/stat after the command name, which may itself hold spaces. */
-function statFields(pid: number): string[] | null {
+/** The fields of /proc/<pid>/stat (or a thread's task/<tid>/stat) after the command name, which may itself hold spaces. */
+function statFields(pid: number, thread?: number): string[] | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
@@ -27,6 +27,16 @@ function statFields(pid: number): string[] | null {
 export function processCpuSeconds(pid: number): number | null {
   const f = statFields(pid);
   // After the name: state ppid ... utime is field 14 of stat, index 11 here; stime index 12.
+  return f ? (Number(f[11]) + Number(f[12])) / TICKS_PER_S : null;
+}
+
+/**
+ * CPU seconds of a process's main thread alone (its thread id is the process id): for Node,
+ * the JavaScript thread, without the GC and libuv helper threads the process figure counts.
+ * A process whose main thread is busy nearly all the time is bounded by that one thread.
+ */
+export function mainThreadCpuSeconds(pid: number): number | null {
+  const f = statFields(pid, pid);
   return f ? (Number(f[11]) + Number(f[12])) / TICKS_PER_S : null;
 }
 

@@ -2,7 +2,7 @@
 // Node itself reports for this process, and must not name a local process for a remote database.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { cpuMeter, localPostmaster, machineCpuSeconds, processCpuSeconds, treeCpuSeconds } from '../../bench/lib/cpu.js';
+import { cpuMeter, localPostmaster, machineCpuSeconds, mainThreadCpuSeconds, processCpuSeconds, treeCpuSeconds } from '../../bench/lib/cpu.js';
 
 /** Burns `seconds` of this process's CPU, as Node counts it. */
 function burn(seconds: number): void {
@@ -26,6 +26,17 @@ t.test('process CPU from /proc agrees with process.cpuUsage()', async (t) => {
   // /proc counts in clock ticks (10 ms); allow a few either way.
   t.ok(Math.abs(procSpent - nodeSpent) < 0.05, `/proc ${procSpent.toFixed(3)} s, Node ${nodeSpent.toFixed(3)} s`);
   t.equal(processCpuSeconds(2 ** 22 + 1), null, 'a process that does not exist reads as null');
+});
+
+t.test('the main thread is part of its process, and spends what this thread burns', async (t) => {
+  const before = mainThreadCpuSeconds(process.pid)!;
+  burn(0.3);
+  const own = processCpuSeconds(process.pid)!;
+  const main = mainThreadCpuSeconds(process.pid)!;
+  // burn() counts the whole process; helper threads can only make the main thread's share smaller.
+  t.ok(main - before > 0.15 && main - before < 0.33, `the main thread spent ${(main - before).toFixed(3)} s of a 0.3 s burn`);
+  t.ok(main <= own, `main thread ${main} s within the process's ${own} s`);
+  t.equal(mainThreadCpuSeconds(2 ** 22 + 1), null);
 });
 
 t.test('a process tree counts its children', async (t) => {
