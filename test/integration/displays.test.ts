@@ -64,6 +64,16 @@ t.test('display downlinks', async (t) => {
     t.equal(r.status, 200);
   };
 
+  /** A generic display on a new space, once its first state is published. */
+  const displayToldItsSpace = async (code: string, eui: string) => {
+    const space = await newSpace(code);
+    const display = await register({ dev_eui: eui, device_type: 'display', config: { application_id: APP, display_encoding: 'generic' } });
+    await assign(display.id, space.id);
+    await jobs.runOnce('display_downlinks');
+    await waitFor(async () => (await downlinks(display.id))[0]?.status === 'published', 10_000, `${code}: first state published`);
+    return { display, space };
+  };
+
   const space = await newSpace('A-1');
   const sensorEui = '70B3D5E75E0000A1';
   const busylightEui = '2020203705250102';
@@ -206,12 +216,8 @@ t.test('display downlinks', async (t) => {
   });
 
   await t.test('unassigning a display supersedes its downlink on the way: no retries for a space it left', async (t) => {
-    const spare = await newSpace('C-1');
     const eui = '70B3D5E75E0000D3';
-    const display = await register({ dev_eui: eui, device_type: 'display', config: { application_id: APP, display_encoding: 'generic' } });
-    await assign(display.id, spare.id);
-    await jobs.runOnce('display_downlinks');
-    await waitFor(async () => (await downlinks(display.id))[0]?.status === 'published', 10_000, 'published');
+    const { display } = await displayToldItsSpace('C-1', eui);
     t.equal((await api.request('POST', `/api/v6/devices/${display.id}/unassign`, { token, json: {} })).status, 200);
     t.match((await downlinks(display.id))[0], { status: 'superseded', last_error: /moved or unassigned/ });
     const sent = commandsFor(eui).length;
@@ -221,12 +227,7 @@ t.test('display downlinks', async (t) => {
   });
 
   await t.test('a planner decides on the facts it reads at its turn, not on those it found the display by', async (t) => {
-    const bay = await newSpace('E-1');
-    const eui = '70B3D5E75E0000D4';
-    const display = await register({ dev_eui: eui, device_type: 'display', config: { application_id: APP, display_encoding: 'generic' } });
-    await assign(display.id, bay.id);
-    await jobs.runOnce('display_downlinks');
-    await waitFor(async () => (await downlinks(display.id))[0]?.status === 'published', 10_000, 'first state published');
+    const { display, space: bay } = await displayToldItsSpace('E-1', '70B3D5E75E0000D4');
     const told = (await downlinks(display.id))[0];
 
     // Another planner has the display's turn (ingest/displays.ts planDisplayDownlinks).
