@@ -23,11 +23,14 @@ function statFields(pid: number, thread?: number): string[] | null {
   }
 }
 
+/** User + system CPU seconds from stat fields: utime is field 14 of stat, index 11 after the name; stime index 12. */
+function cpuSeconds(f: string[] | null): number | null {
+  return f ? (Number(f[11]) + Number(f[12])) / TICKS_PER_S : null;
+}
+
 /** CPU seconds (user + system) a process has used so far; null when it cannot be read. */
 export function processCpuSeconds(pid: number): number | null {
-  const f = statFields(pid);
-  // After the name: state ppid ... utime is field 14 of stat, index 11 here; stime index 12.
-  return f ? (Number(f[11]) + Number(f[12])) / TICKS_PER_S : null;
+  return cpuSeconds(statFields(pid));
 }
 
 /**
@@ -36,8 +39,7 @@ export function processCpuSeconds(pid: number): number | null {
  * A process whose main thread is busy nearly all the time is bounded by that one thread.
  */
 export function mainThreadCpuSeconds(pid: number): number | null {
-  const f = statFields(pid, pid);
-  return f ? (Number(f[11]) + Number(f[12])) / TICKS_PER_S : null;
+  return cpuSeconds(statFields(pid, pid));
 }
 
 export function parentPid(pid: number): number | null {
