@@ -78,13 +78,16 @@ export async function listen(o: ListenOptions): Promise<Listen> {
   });
   for (const [channel, handle] of Object.entries(o.channels)) subscriber.notifications.on(channel, handle);
 
-  await subscriber.connect();
-  for (const channel of Object.keys(o.channels)) await subscriber.listenTo(channel);
-  // The first 'connected' came before LISTEN was in place: catch up once more now that it is.
-  connected = true;
-  o.onConnected();
-
-  return {
+  // A first connect that fails does not end the listener: the failed client's 'end' starts
+  // pg-listen's reconnect loop, which LISTENs to every channel listenTo registered and then
+  // emits 'connected'. So the channels are registered at once, queued on the connecting
+  // client, rather than after a connect that may never come; a database that is slow or
+  // down while the process starts then delays the wake-ups instead of disabling them.
+  const connecting = subscriber.connect();
+  const listening = Promise.all(Object.keys(o.channels).map((channel) => subscriber.listenTo(channel)));
+  // Awaited below only once connected; when the connect fails, these fail with it, and the reconnect LISTENs again.
+  listening.catch(() => undefined);
+  const handle: Listen = {
     connected: () => connected,
     async stop() {
       if (stopped) return;
@@ -94,4 +97,15 @@ export async function listen(o: ListenOptions): Promise<Listen> {
       await Promise.race([subscriber.close().catch(() => undefined), new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);
     },
   };
+  try {
+    await connecting;
+  } catch (err) {
+    o.log.warn({ err: (err as Error).message }, 'LISTEN connection failed; retrying in the background');
+    return handle;
+  }
+  await listening;
+  // The first 'connected' came before LISTEN was in place: catch up once more now that it is.
+  connected = true;
+  o.onConnected();
+  return handle;
 }
