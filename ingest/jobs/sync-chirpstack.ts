@@ -16,7 +16,7 @@
 import type { Pool } from '../../src/db/pool.js';
 import { withTx } from '../../src/db/tx.js';
 import { applySync, listAllApplications, type ListedDevice, type SyncCounts } from '../../src/storage/chirpstack.js';
-import { createChirpstackApi, type ChirpstackApi } from '../chirpstack-api.js';
+import { createChirpstackApi, type ChirpstackApi } from '../../src/chirpstack-api.js';
 import type { JobDef } from './job.js';
 
 export interface ChirpstackSyncCounts extends SyncCounts {

@@ -12,7 +12,7 @@ import { testApi, testConfig, type TestApi } from '../helpers/api.js';
 import { testIngest } from '../helpers/ingest.js';
 import { waitFor } from '../helpers/wait.js';
 import { startJobs, JOB_NAMES, type JobName } from '../../ingest/jobs/index.js';
-import { grpcTarget } from '../../ingest/chirpstack-api.js';
+import { grpcTarget } from '../../src/chirpstack-api.js';
 import { createLogger } from '../../src/log.js';
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'silent', 'test-chirpstack');

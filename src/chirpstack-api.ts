@@ -1,13 +1,18 @@
 /**
- * Owns baygate's client of ChirpStack v4's gRPC API (DeviceService, from
- * @chirpstack/chirpstack-api's generated code): lists the devices of an application, page by
- * page, as plain objects. Authentication is ChirpStack's API key, sent as
- * `authorization: Bearer <key>` metadata on every call (ChirpStack docs, "gRPC API: API
- * authentication"); the key never leaves this module's metadata.
+ * Owns baygate's client of ChirpStack v4's gRPC API (DeviceService and ApplicationService,
+ * from @chirpstack/chirpstack-api's generated code): lists the devices of an application,
+ * page by page, as plain objects (the sync job), and asks whether a key may read an
+ * application (the API, before a tenant's mapping is stored). Authentication is ChirpStack's
+ * API key, sent as `authorization: Bearer <key>` metadata on every call (ChirpStack docs,
+ * "gRPC API: API authentication"); the key never leaves this module's metadata.
+ *
+ * Shared by both processes, hence in src/: ingest syncs, the API checks mappings.
  */
 import * as grpc from '@grpc/grpc-js';
 import { DeviceServiceClient } from '@chirpstack/chirpstack-api/api/device_grpc_pb.js';
 import devicePb from '@chirpstack/chirpstack-api/api/device_pb.js';
+import { ApplicationServiceClient } from '@chirpstack/chirpstack-api/api/application_grpc_pb.js';
+import applicationPb from '@chirpstack/chirpstack-api/api/application_pb.js';
 
 /** Devices asked for per List call; ChirpStack's own web interface pages by tens to hundreds. */
 export const LIST_PAGE_SIZE = 100;
@@ -28,8 +33,28 @@ export interface ChirpstackDevice {
   battery: number | null;
 }
 
+/** Longest ApplicationService.Get may take: an admin waits on it in PUT /tenants/current/chirpstack. */
+export const CHECK_DEADLINE_MS = 10_000;
+
+/**
+ * What ApplicationService.Get said of one application under one key: `ok`; `not_found` (no
+ * such application, NOT_FOUND); `refused` (the key is not valid, UNAUTHENTICATED, or may not
+ * read it, PERMISSION_DENIED: what ChirpStack answers a tenant key for another tenant's
+ * application). Anything else (unreachable, deadline, internal) throws ChirpstackUnavailableError.
+ */
+export type ApplicationAccess = 'ok' | 'not_found' | 'refused';
+
+/** ChirpStack could not answer: the caller cannot tell whether the key is good. */
+export class ChirpstackUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ChirpstackUnavailableError';
+  }
+}
+
 export interface ChirpstackApi {
   listDevices(applicationId: string): Promise<ChirpstackDevice[]>;
+  checkApplication(applicationId: string): Promise<ApplicationAccess>;
   close(): void;
 }
 
@@ -67,7 +92,10 @@ function toDevice(item: InstanceType<typeof devicePb.DeviceListItem>): Chirpstac
 
 export function createChirpstackApi(url: string, token: string): ChirpstackApi {
   const { address, tls } = grpcTarget(url);
-  const client = new DeviceServiceClient(address, tls ? grpc.credentials.createSsl() : grpc.credentials.createInsecure());
+  const credentials = tls ? grpc.credentials.createSsl() : grpc.credentials.createInsecure();
+  const client = new DeviceServiceClient(address, credentials);
+  // Its own channel, opened on its first call (grpc-js connects lazily): the sync job never opens it.
+  let applications: ApplicationServiceClient | null = null;
   const metadata = new grpc.Metadata();
   metadata.set('authorization', `Bearer ${token}`);
 
@@ -94,6 +122,22 @@ export function createChirpstackApi(url: string, token: string): ChirpstackApi {
       }
       return devices;
     },
-    close: () => client.close(),
+    checkApplication(applicationId) {
+      applications ??= new ApplicationServiceClient(address, credentials);
+      const req = new applicationPb.GetApplicationRequest();
+      req.setId(applicationId);
+      return new Promise((resolve, reject) => {
+        applications!.get(req, metadata, { deadline: Date.now() + CHECK_DEADLINE_MS }, (err) => {
+          if (!err) resolve('ok');
+          else if (err.code === grpc.status.NOT_FOUND) resolve('not_found');
+          else if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.PERMISSION_DENIED) resolve('refused');
+          else reject(new ChirpstackUnavailableError(`ChirpStack ApplicationService.Get: ${err.details || err.message}`));
+        });
+      });
+    },
+    close: () => {
+      client.close();
+      applications?.close();
+    },
   };
 }
