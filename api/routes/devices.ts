@@ -36,6 +36,23 @@ import type { RouteDef } from './route.js';
 const DEV_EUI = '^[0-9A-Fa-f]{16}$';
 const nullableText = { type: ['string', 'null'], maxLength: 200 } as const;
 
+/**
+ * A ChirpStack application id goes verbatim into the display's command topic
+ * (CHIRPSTACK_COMMAND_TOPIC's {application_id}), so anything but a UUID is refused here:
+ * `#` or `+` would make the topic a wildcard, which an MQTT client must not publish to
+ * ([MQTT-3.3.2-2]), and `/` would move the DevEUI to another topic level. ChirpStack names
+ * applications by UUID (api/proto/api/application.proto) and writes them in lowercase; topic
+ * names are case-sensitive and matched without normalisation (MQTT 3.1.1 §4.7.3,
+ * [MQTT-4.7.3-4]), so only that form is taken, the one
+ * devices.application_id holds too (migrations/0018). The pattern, not ajv's `uuid` format
+ * alone: that format also takes upper case and a `urn:uuid:` prefix.
+ */
+const applicationIdSchema = {
+  type: 'string',
+  format: 'uuid',
+  pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+} as const;
+
 const editFields = {
   name: nullableText,
   manufacturer: nullableText,
@@ -47,7 +64,10 @@ const editFields = {
     properties: {
       heartbeat_minutes: { type: 'integer', minimum: 1, maximum: 43_200, description: 'Expected heartbeat period; silent for 1.5× this, the sensor is offline' },
       display_encoding: { enum: DISPLAY_ENCODING_NAMES, description: 'Displays: the downlink layout (default: kuando-busylight when the model names a Busylight, else generic)' },
-      application_id: { type: 'string', minLength: 1, maxLength: 100, description: "Displays: the ChirpStack application id for downlinks while the display has sent no uplink (its uplinks' application wins)" },
+      application_id: {
+        ...applicationIdSchema,
+        description: "Displays: the ChirpStack application id (a lowercase UUID, as ChirpStack shows it) for downlinks while the display has sent no uplink (its uplinks' application wins)",
+      },
     },
   },
 } as const;
