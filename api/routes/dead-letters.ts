@@ -6,7 +6,7 @@
 import type { Pool } from '../../src/db/pool.js';
 import { withTx } from '../../src/db/tx.js';
 import { listOf, pageWindow, pagination, timestamp, type Page } from '../../src/schemas/common.js';
-import { listDeadLetters, PAYLOAD_PREVIEW_BYTES, type DeadLetterListRow } from '../../src/storage/dead-letters.js';
+import { DEAD_LETTER_PAYLOAD_MAX_BYTES, listDeadLetters, PAYLOAD_PREVIEW_BYTES, type DeadLetterListRow } from '../../src/storage/dead-letters.js';
 import type { RouteDef } from './route.js';
 
 const deadLetterSchema = {
@@ -18,7 +18,11 @@ const deadLetterSchema = {
     error: { type: 'string' },
     decoder: { type: ['string', 'null'] },
     dev_eui: { type: ['string', 'null'] },
-    payload_bytes: { type: 'integer' },
+    payload_bytes: { type: 'integer', description: "The payload's size as received" },
+    payload_truncated: {
+      type: 'boolean',
+      description: `True when the payload was larger than the ${DEAD_LETTER_PAYLOAD_MAX_BYTES} bytes a dead letter keeps: only its first ${DEAD_LETTER_PAYLOAD_MAX_BYTES} bytes are stored`,
+    },
     payload_preview: { type: 'string', description: `The payload's first ${PAYLOAD_PREVIEW_BYTES} bytes, base64` },
     received_at: timestamp,
   },
@@ -42,6 +46,7 @@ function deadLetterJson(r: DeadLetterListRow) {
     decoder: r.decoder,
     dev_eui: r.dev_eui,
     payload_bytes: r.payload_bytes,
+    payload_truncated: r.payload_stored_bytes < r.payload_bytes,
     payload_preview: r.payload_preview.toString('base64'),
     received_at: r.received_at,
   };

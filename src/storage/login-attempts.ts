@@ -29,3 +29,13 @@ export async function beginLoginAttempt(c: Queryable, account: string, ip: strin
 export async function loginAttemptSucceeded(c: Queryable, attemptId: string): Promise<void> {
   await c.query('SELECT baygate_login_attempt_succeeded($1)', [attemptId]);
 }
+
+/**
+ * Deletes up to `limit` attempts older than any login window (a day, the longest
+ * LOGIN_WINDOW_SECONDS accepts); the SQL function decides the age, not the caller
+ * (migrations/0020_bounded_intake.sql). For ingest's bookkeeping job.
+ */
+export async function deleteExpiredLoginAttempts(c: Queryable, limit: number): Promise<number> {
+  const r = await c.query<{ n: number }>('SELECT baygate_login_attempts_prune($1) AS n', [limit]);
+  return r.rows[0]!.n;
+}

@@ -68,3 +68,22 @@ export async function recordUnclaimed(c: Queryable, rows: UnclaimedSighting[]): 
     ],
   );
 }
+
+/**
+ * Deletes up to `limit` unclaimed devices not heard for `days`, longest silent first
+ * (unclaimed_devices_last_seen_idx, migrations/0020). Rows an ingest batch holds are skipped
+ * (SKIP LOCKED): a device being heard right now is not silent, and the job never waits on
+ * ingest nor deadlocks with its DevEUI-ordered upserts. The lock re-reads last_seen_at, so a
+ * sighting committed since the scan keeps its row. One heard again after its row went starts
+ * a new one, as any DevEUI heard for the first time.
+ */
+export async function deleteUnclaimedNotSeenFor(c: Queryable, days: number, limit: number): Promise<number> {
+  const r = await c.query(
+    `DELETE FROM unclaimed_devices WHERE dev_eui IN (
+       SELECT dev_eui FROM unclaimed_devices
+        WHERE last_seen_at < now() - make_interval(days => $1)
+        ORDER BY last_seen_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    [days, limit],
+  );
+  return r.rowCount ?? 0;
+}
