@@ -39,9 +39,14 @@ ALTER TABLE dead_letters
 -- The bookkeeping job deletes dead letters past DEAD_LETTER_RETENTION_DAYS tenant by tenant
 -- (tenant_isolation), and those ingest tied to no tenant with no tenant set: the ingest role,
 -- which already inserts those, may now read and delete them too. dead_letters_tenant_idx
--- (tenant_id, received_at) serves both: `tenant_id IS NULL` is a btree index condition.
+-- (tenant_id, received_at) serves a tenant's pass. The untenanted pass gets its own partial
+-- index: under these policies the role's row filter is `tenant_id = <setting> OR tenant_id IS
+-- NULL`, and with it PostgreSQL 15 read every old untenanted row through a BitmapOr and sorted
+-- them for each batch (62 ms a batch of 5,000 among 150,000; 14 ms with this index, whatever
+-- the backlog). Untenanted junk is what an outsider can send most of.
 CREATE POLICY ingest_untenanted_read ON dead_letters FOR SELECT TO baygate_ingest USING (tenant_id IS NULL);
 CREATE POLICY ingest_untenanted_delete ON dead_letters FOR DELETE TO baygate_ingest USING (tenant_id IS NULL);
+CREATE INDEX dead_letters_untenanted_idx ON dead_letters (received_at) WHERE tenant_id IS NULL;
 
 -- 3. Unclaimed devices not heard for 30 days go (ingest/jobs/cleanup-bookkeeping.ts). The
 -- ingest role has had DELETE on the table since 0002 (no RLS; only the API role was revoked);
@@ -54,7 +59,8 @@ CREATE INDEX unclaimed_devices_last_seen_idx ON unclaimed_devices (last_seen_at)
 -- accepts (src/config.ts). So no window any API replica counts in loses a failure, and even
 -- an injection in ingest cannot lift a lockout or read who tried to log in. Rows a login
 -- holds are skipped (SKIP LOCKED), so the job never waits on one nor deadlocks with one;
--- the next run takes them.
+-- the next run takes them. `= ANY (ARRAY(…))` rather than `IN (…)`: the batch's ids are then
+-- found by primary key, where a semi-join chose to read the whole table for every batch.
 CREATE INDEX login_attempts_attempted_at_idx ON login_attempts (attempted_at);
 
 CREATE FUNCTION baygate_login_attempts_prune(p_limit integer)
@@ -62,9 +68,9 @@ CREATE FUNCTION baygate_login_attempts_prune(p_limit integer)
   LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public
   AS $$
     WITH gone AS (
-      DELETE FROM login_attempts WHERE id IN (
+      DELETE FROM login_attempts WHERE id = ANY (ARRAY(
         SELECT id FROM login_attempts WHERE attempted_at < now() - interval '1 day'
-         ORDER BY attempted_at LIMIT p_limit FOR UPDATE SKIP LOCKED)
+         ORDER BY attempted_at LIMIT p_limit FOR UPDATE SKIP LOCKED))
       RETURNING 1)
     SELECT count(*)::integer FROM gone $$;
 

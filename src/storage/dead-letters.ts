@@ -53,17 +53,20 @@ export async function insertDeadLetters(c: Queryable, rows: DeadLetterRow[]): Pr
 /**
  * Deletes up to `limit` of the transaction tenant's dead letters older than `days`, oldest
  * first; with no tenant set, those ingest could not tie to any tenant (tenant_id NULL, the
- * ingest role's own policies in migrations/0020). Either way dead_letters_tenant_idx
- * (tenant_id, received_at) finds them: `tenant_id IS NULL` is a btree index condition too,
- * which `IS NOT DISTINCT FROM $1` would not be, hence two fixed statements.
+ * ingest role's own policies in migrations/0020). An index finds either kind oldest first:
+ * dead_letters_tenant_idx (tenant_id, received_at) a tenant's, the partial
+ * dead_letters_untenanted_idx the others, which a literal `tenant_id IS NULL` selects and
+ * `IS NOT DISTINCT FROM $1` would not; hence two fixed statements. The batch is
+ * then deleted by primary key (`= ANY (ARRAY(…))`; `IN (…)` may hash-join it against a scan
+ * of the whole table).
  */
 export async function deleteDeadLettersOlderThan(c: Queryable, tenantId: string | null, days: number, limit: number): Promise<number> {
   const whose = tenantId === null ? 'tenant_id IS NULL' : 'tenant_id = $3::uuid';
   const r = await c.query(
-    `DELETE FROM dead_letters WHERE id IN (
+    `DELETE FROM dead_letters WHERE id = ANY (ARRAY(
        SELECT id FROM dead_letters
         WHERE ${whose} AND received_at < now() - make_interval(days => $1)
-        ORDER BY received_at LIMIT $2)`,
+        ORDER BY received_at LIMIT $2))`,
     tenantId === null ? [days, limit] : [days, limit, tenantId],
   );
   return r.rowCount ?? 0;

@@ -75,14 +75,16 @@ export async function recordUnclaimed(c: Queryable, rows: UnclaimedSighting[]): 
  * (SKIP LOCKED): a device being heard right now is not silent, and the job never waits on
  * ingest nor deadlocks with its DevEUI-ordered upserts. The lock re-reads last_seen_at, so a
  * sighting committed since the scan keeps its row. One heard again after its row went starts
- * a new one, as any DevEUI heard for the first time.
+ * a new one, as any DevEUI heard for the first time. `= ANY (ARRAY(…))`, not `IN (…)`: the
+ * batch is then deleted by primary key; with IN, PostgreSQL 15 hash-joined the batch against
+ * a scan of the whole table (48 ms against 16 ms a batch of 5,000 in 100,000 rows).
  */
 export async function deleteUnclaimedNotSeenFor(c: Queryable, days: number, limit: number): Promise<number> {
   const r = await c.query(
-    `DELETE FROM unclaimed_devices WHERE dev_eui IN (
+    `DELETE FROM unclaimed_devices WHERE dev_eui = ANY (ARRAY(
        SELECT dev_eui FROM unclaimed_devices
         WHERE last_seen_at < now() - make_interval(days => $1)
-        ORDER BY last_seen_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+        ORDER BY last_seen_at LIMIT $2 FOR UPDATE SKIP LOCKED))`,
     [days, limit],
   );
   return r.rowCount ?? 0;
