@@ -79,3 +79,22 @@ export class ServiceUnavailableError extends AppError {
     super(503, 'service_unavailable', message);
   }
 }
+
+/**
+ * A DevEUI that ingest heard, or ChirpStack lists, under an application another tenant
+ * mapped (issue 17 §3). The message names no tenant: which one holds it is not the caller's.
+ */
+export class DeviceClaimedElsewhereError extends AppError {
+  constructor() {
+    const message = "This DevEUI belongs to a ChirpStack application mapped to another tenant; register it there, or ask the platform's operator";
+    super(409, 'device_claimed_elsewhere', message, [{ field: 'body.dev_eui', message }]);
+  }
+}
+
+/** An application whose devices another tenant has registered and bound (issue 17 §3); names no tenant. */
+export class ApplicationClaimedElsewhereError extends AppError {
+  constructor() {
+    const message = 'A ChirpStack application in the list has devices registered by another tenant';
+    super(409, 'application_claimed_elsewhere', message, [{ field: 'body.application_ids', message }]);
+  }
+}
