@@ -15,6 +15,8 @@ export interface RouteDocs {
   responses?: Record<number, { description: string; schema?: Schema; contentType?: string }>;
   /** Media type of the success response when it is not JSON (e.g. text/event-stream). */
   contentType?: string;
+  /** A request body example, kept beside the route it documents (EXAMPLES below holds the older ones). */
+  example?: unknown;
   /**
    * The token may come as `?access_token=` (browsers' EventSource cannot set headers,
    * see api/middleware/auth.ts). Documented only where that is the point, so that clients
@@ -189,7 +191,7 @@ function operation(r: DocumentedRoute): Operation {
 
   if (r.body) {
     const schema = copy(r.body);
-    const example = EXAMPLES[key];
+    const example = r.example ?? EXAMPLES[key];
     const media = (s: unknown) => (example === undefined ? { schema: s } : { schema: s, example });
     const content: Record<string, unknown> = { 'application/json': media(schema) };
     if (FORM_ROUTES.has(key)) content['application/x-www-form-urlencoded'] = media(copy(schema));
