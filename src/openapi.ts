@@ -108,6 +108,7 @@ const ERROR_RESPONSES: Record<number, { name: string; description: string }> = {
   403: { name: 'Forbidden', description: "The caller's role does not allow this" },
   404: { name: 'NotFound', description: 'No such resource in the caller\'s tenant' },
   409: { name: 'Conflict', description: 'Conflicts with an existing resource (e.g. a duplicate code)' },
+  422: { name: 'Unprocessable', description: 'Well-formed, but refused on its meaning; `details` name the field' },
 };
 
 const UUID_PARAM = { type: 'string', format: 'uuid' };
@@ -206,7 +207,10 @@ function operation(r: DocumentedRoute): Operation {
     ? { description: r.summary, content: { [successMedia]: { schema: copy(r.response) } } }
     : { description: r.summary };
   for (const [code, extra] of Object.entries(r.responses ?? {})) {
-    op.responses[code] = extra.schema
+    // A client error keeps the one error body: a reference, with the route's own words
+    // (OAS 3.1 §4.8.23: a Reference Object's `description` overrides the referenced one's).
+    if (ERROR_RESPONSES[Number(code)]) op.responses[code] = { ...(errorRef(Number(code)) as object), description: extra.description };
+    else op.responses[code] = extra.schema
       ? { description: extra.description, content: { [extra.contentType ?? 'application/json']: { schema: copy(extra.schema) } } }
       : { description: extra.description };
   }
