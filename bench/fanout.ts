@@ -30,6 +30,7 @@ import { createOwnerPool, type Pool } from '../src/db/pool.js';
 import { migrate } from '../src/db/migrate.js';
 import { startEmbeddedPostgres, type EmbeddedDb } from '../src/db/embedded.js';
 import { startEmbeddedBroker } from '../src/mqtt/broker.js';
+import { benchIdentity } from './lib/broker.js';
 import { startApi } from '../api/main.js';
 import { startIngest } from '../ingest/main.js';
 import { eventTopic, upEvent } from '../src/simulator/events.js';
@@ -94,8 +95,9 @@ async function runApiChild(): Promise<void> {
 async function runIngestChild(): Promise<void> {
   const config = loadConfig(env);
   const ilog = createLogger(config.logLevel, 'bench-ingest');
-  const broker = env.MQTT_URL ? null : await startEmbeddedBroker({ port: 0, host: '127.0.0.1', log: ilog });
-  const mqttUrl = env.MQTT_URL ?? broker!.url;
+  const identity = benchIdentity(TEMPLATE);
+  const broker = env.MQTT_URL ? null : await startEmbeddedBroker({ port: 0, host: '127.0.0.1', log: ilog, identities: [identity] });
+  const mqttUrl = env.MQTT_URL ?? broker!.urlFor(identity.username);
   // Batch figures, to tell the ingest half of the latency apart from the fan-out.
   const batches = { count: 0, messages: 0, commitMs: [] as number[], lagMs: [] as number[], publishToCommitMs: [] as number[] };
   const ingest = await startIngest({

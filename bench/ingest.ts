@@ -32,6 +32,7 @@ import { compileTopicTemplate } from '../ingest/chirpstack.js';
 import { createOwnerPool } from '../src/db/pool.js';
 import { migrate } from '../src/db/migrate.js';
 import { startEmbeddedBroker } from '../src/mqtt/broker.js';
+import { benchIdentity } from './lib/broker.js';
 import { SPACE_EVENTS_CHANNEL } from '../src/events.js';
 import { createLogger } from '../src/log.js';
 import { startPrivateMosquitto, mosquittoVersion } from './lib/mosquitto.js';
@@ -136,9 +137,10 @@ async function main(): Promise<void> {
       brokerPid = own.pid;
       window = `max_inflight_messages ${own.settings.max_inflight_messages ?? '20'}`;
     } else {
-      const aedes = await startEmbeddedBroker({ port: 0, log });
+      const identity = benchIdentity(BENCH_TOPIC_TEMPLATE);
+      const aedes = await startEmbeddedBroker({ port: 0, log, identities: [identity] });
       stops.push(() => aedes.close());
-      mqttUrl = aedes.url;
+      mqttUrl = aedes.urlFor(identity.username);
       broker = 'aedes (embedded)';
       brokerVersion = 'aedes';
       window = 'unbounded (aedes has no in-flight limit; INGEST_MAX_PENDING bounds it)';

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import { MqttConsumer } from '../ingest/mqtt.js';
 import { startEmbeddedBroker } from '../src/mqtt/broker.js';
+import { benchIdentity } from './lib/broker.js';
 import { createLogger } from '../src/log.js';
 import { startPrivateMosquitto } from './lib/mosquitto.js';
 
@@ -115,9 +116,10 @@ async function main(): Promise<void> {
     }
   };
 
-  const aedes = await startEmbeddedBroker({ port: 0, log });
+  const identity = benchIdentity(null);
+  const aedes = await startEmbeddedBroker({ port: 0, log, identities: [identity] });
   try {
-    await run('aedes (embedded)', aedes.url);
+    await run('aedes (embedded)', aedes.urlFor(identity.username));
   } finally {
     await aedes.close();
   }

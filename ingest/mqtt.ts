@@ -28,6 +28,7 @@ import {
   type Parser,
 } from 'mqtt-packet';
 import type { Logger } from '../src/log.js';
+import { MQTT_CONSUMER_MAX_PACKET_BYTES, PacketSizeGuard } from '../src/mqtt/packet-size.js';
 
 export type QoS = 0 | 1 | 2;
 
@@ -87,6 +88,12 @@ export interface MqttConsumerOptions {
   maxPending?: number;
   /** Extra TLS options (ca, cert, key, rejectUnauthorized) for mqtts://. */
   tls?: TlsOptions;
+  /**
+   * Largest packet accepted from the broker (default MQTT_CONSUMER_MAX_PACKET_BYTES); a larger one
+   * ends the connection, which then reconnects. Sent as Maximum Packet Size on MQTT 5, so
+   * such a broker drops the message for us instead [MQTT-3.1.2-24].
+   */
+  maxPacketBytes?: number;
   log: Logger;
   /** Called in arrival order. Must not throw; a throw drops the connection (redelivery). */
   onMessage(msg: ConsumerMessage): void;
@@ -168,6 +175,8 @@ interface Inflight {
 interface Connection {
   socket: Socket;
   parser: Parser;
+  /** Follows packet boundaries so an oversized one is refused before it is buffered. */
+  sizeGuard: PacketSizeGuard;
   /** Delivered QoS 1/2 messages in arrival order; [head, length) are not yet acknowledged. */
   inflight: Inflight[];
   head: number;
@@ -303,6 +312,7 @@ export class MqttConsumer {
     const conn: Connection = {
       socket,
       parser: createParser(this.packetOpts),
+      sizeGuard: new PacketSizeGuard(this.opts.maxPacketBytes ?? MQTT_CONSUMER_MAX_PACKET_BYTES),
       inflight: [],
       head: 0,
       unsettled: 0,
@@ -334,6 +344,10 @@ export class MqttConsumer {
     socket.once(this.secure ? 'secureConnect' : 'connect', () => this.onSocketConnect(conn));
     socket.on('data', (chunk: Buffer) => {
       if (conn.closed || this.closing) return; // after DISCONNECT: drain, deliver nothing
+      const declared = conn.sizeGuard.check(chunk);
+      if (declared !== null) {
+        return this.fail(conn, new Error(`MQTT packet of ${declared} bytes from broker exceeds the ${conn.sizeGuard.maxBytes}-byte limit`));
+      }
       try {
         conn.parser.parse(chunk);
       } catch (err) {
@@ -349,8 +363,9 @@ export class MqttConsumer {
 
   private onSocketConnect(conn: Connection): void {
     const clean = this.opts.cleanSession ?? false;
-    const properties: { sessionExpiryInterval?: number; receiveMaximum?: number } = {};
+    const properties: { sessionExpiryInterval?: number; receiveMaximum?: number; maximumPacketSize?: number } = {};
     if (this.version === 5) {
+      properties.maximumPacketSize = this.opts.maxPacketBytes ?? MQTT_CONSUMER_MAX_PACKET_BYTES;
       // MQTT 5 ends a session at disconnect unless an expiry interval is set (§3.1.2.11.2),
       // which would throw away everything queued for us while we are down.
       if (!clean) properties.sessionExpiryInterval = this.opts.sessionExpirySeconds ?? SESSION_EXPIRY_NEVER;

@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startIngest, type IngestProcess } from '../../ingest/main.js';
 import { startEmbeddedBroker } from '../../src/mqtt/broker.js';
+import { BAYGATE_USERNAME, CHIRPSTACK_USERNAME, embeddedBrokerIdentities } from '../../src/mqtt/acl.js';
 import { createLogger } from '../../src/log.js';
 import { eventTopic, upEvent } from '../../src/simulator/events.js';
 import { devEuiAt } from '../../src/simulator/payloads.js';
@@ -117,14 +118,21 @@ t.test('Mosquitto with persistence restarts mid-stream: every kept uplink applie
 });
 
 t.test('the embedded broker restarts: ingest subscribes again on a broker that forgot its session', async (t) => {
-  let broker = await startEmbeddedBroker({ port: 0, host: '127.0.0.1', log });
+  const id = randomBytes(4).toString('hex');
+  const template = `bgt-${id}/application/{application_id}/device/{dev_eui}/event/{event}`;
+  // npm start's two identities and ACL: ingest as baygate, the publisher as ChirpStack.
+  const identities = embeddedBrokerIdentities({
+    chirpstack: randomBytes(16).toString('base64url'),
+    baygate: randomBytes(16).toString('base64url'),
+    eventTopic: template,
+    commandTopic: `bgt-${id}/application/{application_id}/device/{dev_eui}/command/{command}`,
+  });
+  let broker = await startEmbeddedBroker({ port: 0, host: '127.0.0.1', log, identities });
   t.teardown(() => broker.close());
   const db = await testDb(t);
   await seed(db.owner);
-  const id = randomBytes(4).toString('hex');
-  const template = `bgt-${id}/application/{application_id}/device/{dev_eui}/event/{event}`;
-  const ingest = await ingestOn(t, broker.url, template, `bgt-restart-aedes-${id}`, db.url);
-  const pub = await publisher(t, broker.url, id);
+  const ingest = await ingestOn(t, broker.urlFor(BAYGATE_USERNAME), template, `bgt-restart-aedes-${id}`, db.url);
+  const pub = await publisher(t, broker.urlFor(CHIRPSTACK_USERNAME), id);
   const half = Math.floor(COUNT / 2);
 
   for (let i = 0; i < half; i++) await pub.publishAsync(...uplink(template, i), { qos: 1 });
@@ -133,7 +141,7 @@ t.test('the embedded broker restarts: ingest subscribes again on a broker that f
   await waitFor(async () => (await readings(db.owner)).n >= half, 30_000, 'the first half applied');
   await broker.close();
   await waitFor(() => !ingest.consumer.connected, 10_000, 'ingest to notice the broker is gone');
-  broker = await startEmbeddedBroker({ port: broker.port, host: '127.0.0.1', log });
+  broker = await startEmbeddedBroker({ port: broker.port, host: '127.0.0.1', log, identities });
   await waitFor(() => ingest.consumer.connected, 20_000, 'ingest to reconnect and subscribe again');
   for (let i = half; i < COUNT; i++) await pub.publishAsync(...uplink(template, i), { qos: 1 });
 

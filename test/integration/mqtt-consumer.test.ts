@@ -11,6 +11,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/mqtt/broker.
 import { createLogger } from '../../src/log.js';
 import { PortInUseError } from '../../src/net.js';
 import { waitFor } from '../helpers/wait.js';
+import { allTopicsIdentity } from '../helpers/mqtt.js';
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'silent', 'test-mqtt-consumer');
 /** Reconnects fast in tests; production defaults are 1 s to 30 s. */
@@ -374,18 +375,22 @@ function brokerSuite(t: Test, url: string, external: boolean): void {
 }
 
 t.test('embedded aedes broker', async (t) => {
-  const broker = await startEmbeddedBroker({ port: 0, log });
+  // The consumer's own topics, so one identity that may use any (broker-auth.test.ts tests the ACL).
+  const identity = allTopicsIdentity();
+  const identities = [identity];
+  const broker = await startEmbeddedBroker({ port: 0, log, identities });
   t.teardown(() => broker.close());
-  brokerSuite(t, broker.url, false);
+  const url = broker.urlFor(identity.username);
+  brokerSuite(t, url, false);
 
   t.test('a port in use is refused naming MQTT_PORT', async (t) => {
-    await t.rejects(startEmbeddedBroker({ port: broker.port, log }), PortInUseError);
-    await t.rejects(startEmbeddedBroker({ port: broker.port, log }), /MQTT_PORT/);
+    await t.rejects(startEmbeddedBroker({ port: broker.port, log, identities }), PortInUseError);
+    await t.rejects(startEmbeddedBroker({ port: broker.port, log, identities }), /MQTT_PORT/);
   });
 
   t.test('a refused CONNACK is reported and retried with backoff', async (t) => {
     // aedes speaks MQTT 3.1.1 only and answers an MQTT 5 CONNECT with return code 1.
-    const c = consume(t, broker.url, { clientId: uniq('sub'), filters: [uniq('refused')], protocolVersion: 5 });
+    const c = consume(t, url, { clientId: uniq('sub'), filters: [uniq('refused')], protocolVersion: 5 });
     await waitFor(() => c.errors.length >= 3, 5_000, 'three refused attempts');
     t.ok(c.errors.every((e) => e instanceof MqttConnackError && e.code === 1), 'refusal code 1');
     t.match(c.errors[0]!.message, /unacceptable protocol version/);
@@ -394,20 +399,20 @@ t.test('embedded aedes broker', async (t) => {
   });
 
   t.test('reconnects and resubscribes after the broker restarts', async (t) => {
-    let own: EmbeddedBroker = await startEmbeddedBroker({ port: 0, log });
+    let own: EmbeddedBroker = await startEmbeddedBroker({ port: 0, log, identities });
     t.teardown(() => own.close());
     const topic = uniq('restart');
     const disconnects: (Error | null)[] = [];
-    const c = consume(t, own.url, { clientId: uniq('sub'), filters: [topic], onDisconnect: (e) => disconnects.push(e) });
+    const c = consume(t, own.urlFor(identity.username), { clientId: uniq('sub'), filters: [topic], onDisconnect: (e) => disconnects.push(e) });
     await waitFor(() => c.consumer.connected, 5_000, 'connected');
     await own.close();
     await waitFor(() => !c.consumer.connected && disconnects.length === 1, 5_000, 'disconnect noticed');
     t.ok(disconnects[0] instanceof Error, 'onDisconnect gets the cause');
     // aedes keeps sessions in memory, so the new broker knows nothing of our subscription:
     // only a resubscribe makes the next message arrive.
-    own = await startEmbeddedBroker({ port: own.port, log });
+    own = await startEmbeddedBroker({ port: own.port, log, identities });
     await waitFor(() => c.consumer.stats.reconnects === 1 && c.consumer.connected, 10_000, 'reconnected');
-    const pub = await publisher(t, own.url);
+    const pub = await publisher(t, own.urlFor(identity.username));
     await publish(pub, topic, ['after-restart']);
     await waitFor(() => c.messages.length === 1, 5_000, 'delivered after restart');
     t.equal(c.messages[0]!.payload.toString(), 'after-restart');
