@@ -75,7 +75,7 @@ t.test('dashboard data', async (t) => {
 
   // Dead letters: A one 10 minutes ago and one 2 hours ago; B one; one untenanted.
   const dl = (tenantId: string | null, at: Date) =>
-    api.db.owner.query(`INSERT INTO dead_letters (tenant_id, topic, payload, reason, error, received_at) VALUES ($1, 't', '\\x00', 'r', 'e', $2)`, [tenantId, at]);
+    api.db.owner.query(`INSERT INTO dead_letters (tenant_id, topic, payload, payload_size, reason, error, received_at) VALUES ($1, 't', '\\x00', 1, 'r', 'e', $2)`, [tenantId, at]);
   await dl(a.tenantId, ago(10));
   await dl(a.tenantId, ago(120));
   await dl(b.tenantId, ago(5));
