@@ -19,6 +19,7 @@ import type { Pool } from '../src/db/pool.js';
 import { withTx } from '../src/db/tx.js';
 import type { Logger } from '../src/log.js';
 import type { Config } from '../src/config.js';
+import type { MqttConnection } from '../src/mqtt/connection.js';
 import { DISPLAY_DOWNLINKS_CHANNEL, SPACE_EVENTS_CHANNEL } from '../src/events.js';
 import { displayLook, displayState, effectiveRules } from '../src/domain/display-policy.js';
 import { displayEncodingFor } from '../src/domain/display-encodings.js';
@@ -32,6 +33,17 @@ import { Coalescer, startWakeListener, type WakeListener } from './jobs/wake.js'
 const PUBLISH_BATCH = 100;
 /** Longest a publish may wait for the broker's PUBACK before the row is left for a retry. */
 const PUBLISH_TIMEOUT_MS = 5_000;
+/**
+ * A downlink whose publish lost the connection (a broker that refuses a topic closes it,
+ * [MQTT-3.3.5-2], as aedes does) waits this long before this sender tries it again, doubling
+ * to the maximum; the others go first meanwhile, so one refused topic cannot hold them up.
+ */
+const REFUSED_RETRY_MIN_MS = 5_000;
+const REFUSED_RETRY_MAX_MS = 5 * 60_000;
+/** ChirpStack application ids are UUIDs (api/application.proto); anything else must not reach a topic. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A DevEUI as the command topic carries it: 16 lowercase hex digits. */
+const TOPIC_DEV_EUI = /^[0-9a-f]{16}$/;
 /**
  * Least time between two sender runs. Every space event wakes the sender and each run reads
  * every display, so under a burst of uplinks this bounds that work to a few runs a second;
@@ -63,9 +75,42 @@ export type CommandTopic = (v: { applicationId: string; devEui: string; command:
  * topic's as plain strings (`mqtt.rs` message_callback) and writes EUIs lowercase.
  */
 export function compileCommandTopic(template: string): CommandTopic {
+  const slots = commandSlots(template);
+  return ({ applicationId, devEui, command }) =>
+    slots
+      .map((s) => (typeof s === 'string' ? s : s.name === 'dev_eui' ? devEui.toLowerCase() : s.name === 'command' ? command : applicationId))
+      .join('/');
+}
+
+/**
+ * Checks a rendered command topic just before it is published: the template's literal
+ * levels, a UUID where {application_id} goes, a DevEUI where {dev_eui} goes, and `down`
+ * as the command. Returns what is wrong, or null. The application id of a display comes
+ * from its config or its uplinks, both from outside, and a `#` or `+` there would make
+ * the topic a wildcard a broker refuses or, worse, one that names another application.
+ */
+export function compileCommandTopicCheck(template: string): (topic: string) => string | null {
+  const slots = commandSlots(template);
+  return (topic) => {
+    const levels = topic.split('/');
+    if (levels.length !== slots.length) return `topic "${topic}" does not have the levels of CHIRPSTACK_COMMAND_TOPIC`;
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!;
+      const level = levels[i]!;
+      if (typeof s === 'string') {
+        if (level !== s) return `topic "${topic}" does not match CHIRPSTACK_COMMAND_TOPIC`;
+      } else if (s.name === 'application_id' && !UUID.test(level)) return `application id "${level}" is not a UUID`;
+      else if (s.name === 'dev_eui' && !TOPIC_DEV_EUI.test(level)) return `DevEUI "${level}" is not 16 lowercase hex digits`;
+      else if (s.name === 'command' && level !== 'down') return `command "${level}" is not down`;
+    }
+    return null;
+  };
+}
+
+function commandSlots(template: string): (string | { name: CommandPlaceholder })[] {
   const fail = (why: string) => new Error(`CHIRPSTACK_COMMAND_TOPIC: "${template}" ${why}`);
   const seen = new Set<CommandPlaceholder>();
-  const slots = template.split('/').map((level) => {
+  const slots = template.split('/').map((level): string | { name: CommandPlaceholder } => {
     const m = PLACEHOLDER_LEVEL.exec(level);
     if (!m) {
       if (/[{}+#]/.test(level)) throw fail(`: "${level}" must be a literal level or one whole placeholder`);
@@ -77,10 +122,7 @@ export function compileCommandTopic(template: string): CommandTopic {
     return { name };
   });
   for (const required of ['dev_eui', 'command'] as const) if (!seen.has(required)) throw fail(`has no {${required}} placeholder`);
-  return ({ applicationId, devEui, command }) =>
-    slots
-      .map((s) => (typeof s === 'string' ? s : s.name === 'dev_eui' ? devEui.toLowerCase() : s.name === 'command' ? command : applicationId))
-      .join('/');
+  return slots;
 }
 
 /** The JSON body of a ChirpStack v4 `command/down` (integration.proto DownlinkCommand, pbjson field names). */
@@ -103,6 +145,8 @@ export interface PlanCounts {
   queued: number;
   /** Displays whose ChirpStack application is not known yet (no uplink, no config.application_id). */
   no_application: number;
+  /** Displays whose application id is not a UUID: nothing is queued for them (it would go into a topic). */
+  bad_application: number;
   failed: number;
 }
 
@@ -112,7 +156,10 @@ export interface DisplayDeps {
   config: Config;
 }
 
-/** What a display should be told, from its target's facts; null while its application is unknown. */
+/**
+ * What a display should be told, from its target's facts; null while its application is
+ * unknown, 'bad_application' when its application id is not a UUID.
+ */
 function intendedDownlink(t: DisplayTarget, topic: CommandTopic) {
   const state = displayState({ maintenance: t.maintenance, reservedNow: t.reserved_now, sensorState: t.sensor_state });
   const look = displayLook(state, effectiveRules(t.rules));
@@ -122,6 +169,7 @@ function intendedDownlink(t: DisplayTarget, topic: CommandTopic) {
   const configured = t.config.application_id;
   const applicationId = t.application_id ?? (typeof configured === 'string' && configured !== '' ? configured : null);
   if (!applicationId) return null;
+  if (!UUID.test(applicationId)) return 'bad_application' as const;
   const to = topic({ applicationId, devEui: t.dev_eui, command: 'down' });
   const unchanged = t.last_topic === to && t.last_f_port === frame.fPort && t.last_data?.equals(frame.data) === true;
   return { state, look, encoding, frame, applicationId, to, unchanged };
@@ -144,7 +192,7 @@ function intendedDownlink(t: DisplayTarget, topic: CommandTopic) {
  * per display per run.
  */
 export async function planDisplayDownlinks(d: DisplayDeps, topic: CommandTopic = compileCommandTopic(d.config.chirpstackCommandTopic)): Promise<PlanCounts> {
-  const counts: PlanCounts = { displays: 0, queued: 0, no_application: 0, failed: 0 };
+  const counts: PlanCounts = { displays: 0, queued: 0, no_application: 0, bad_application: 0, failed: 0 };
   const targets = await withTx(d.pool, {}, (c) => displayTargets(c));
   for (const t of targets) {
     counts.displays++;
@@ -153,13 +201,17 @@ export async function planDisplayDownlinks(d: DisplayDeps, topic: CommandTopic =
       counts.no_application++;
       continue;
     }
+    if (candidate === 'bad_application') {
+      counts.bad_application++;
+      continue;
+    }
     if (candidate.unchanged) continue;
     try {
       const queued = await withTx(d.pool, { tenantId: t.tenant_id }, async (c) => {
         await takeDisplayPlanTurn(c, t.device_id);
         const [fresh] = await displayTargets(c, t.device_id);
         const p = fresh && intendedDownlink(fresh, topic);
-        if (!fresh || !p || p.unchanged) return false;
+        if (!fresh || !p || p === 'bad_application' || p.unchanged) return false;
         return queueDownlink(c, {
           tenantId: fresh.tenant_id, deviceId: fresh.device_id, spaceId: fresh.space_id, displayState: p.state, colour: p.look.colour,
           blink: p.look.blink, encoding: p.encoding.name, devEui: fresh.dev_eui, applicationId: p.applicationId, topic: p.to,
@@ -194,6 +246,40 @@ export async function timeOutDisplayDownlinks(d: Pick<DisplayDeps, 'pool'>): Pro
 export interface PublishCounts {
   published: number;
   errors: number;
+  /** Rows not published because their topic failed the check (compileCommandTopicCheck). */
+  refused: number;
+}
+
+/**
+ * What one sender remembers between runs: downlinks whose publish lost the connection wait
+ * (REFUSED_RETRY_MIN_MS, doubling) before it tries them again, and rows refused before
+ * publishing are logged once, not on every run.
+ */
+export class PublishMemory {
+  private readonly retryAt = new Map<string, { at: number; delayMs: number }>();
+  private readonly refusedLogged = new Set<string>();
+
+  waiting(id: string, now = Date.now()): boolean {
+    const r = this.retryAt.get(id);
+    return r !== undefined && r.at > now;
+  }
+
+  lostConnection(id: string, now = Date.now()): number {
+    const delayMs = Math.min(REFUSED_RETRY_MAX_MS, (this.retryAt.get(id)?.delayMs ?? REFUSED_RETRY_MIN_MS / 2) * 2);
+    this.retryAt.set(id, { at: now + delayMs, delayMs });
+    return delayMs;
+  }
+
+  published(id: string): void {
+    this.retryAt.delete(id);
+  }
+
+  /** True the first time a row is refused. */
+  firstRefusal(id: string): boolean {
+    if (this.refusedLogged.has(id)) return false;
+    this.refusedLogged.add(id);
+    return true;
+  }
 }
 
 /**
@@ -201,23 +287,50 @@ export interface PublishCounts {
  * until each is marked published. A publish that fails (broker gone, no PUBACK in time)
  * leaves its row pending for the next round. QoS 1 is at least once, so ChirpStack may
  * enqueue a frame twice; showing the same state twice is harmless.
+ *
+ * A row whose topic fails `check` is not published: its last_error says why. A publish
+ * that ends the connection (a broker refusing the topic does that) makes the row wait in
+ * `memory` while the others go out after the reconnect; publishing stops for this run as
+ * soon as the client is not connected, and its 'connect' wakes the next run.
  */
-export async function publishDueDownlinks(d: DisplayDeps & { client: MqttClient }): Promise<PublishCounts> {
-  const counts: PublishCounts = { published: 0, errors: 0 };
+export async function publishDueDownlinks(
+  d: DisplayDeps & { client: MqttClient; check?: (topic: string) => string | null; memory?: PublishMemory },
+): Promise<PublishCounts> {
+  const counts: PublishCounts = { published: 0, errors: 0, refused: 0 };
+  const check = d.check ?? compileCommandTopicCheck(d.config.chirpstackCommandTopic);
+  const memory = d.memory ?? new PublishMemory();
   if (!d.client.connected) return counts;
   const tenants = await withTx(d.pool, {}, (c) => tenantsWithDueDownlinks(c));
   for (const tenantId of tenants) {
+    if (!d.client.connected) break;
     await withTx(d.pool, { tenantId }, async (c) => {
       for (const row of await claimDueDownlinks(c, PUBLISH_BATCH)) {
+        if (!d.client.connected) break;
+        if (memory.waiting(row.id)) continue;
+        const problem = check(row.topic);
+        if (problem) {
+          counts.refused++;
+          if (memory.firstRefusal(row.id)) {
+            d.log.error({ downlink_id: row.id, topic: row.topic, problem }, 'display downlink not published: its topic is refused');
+            await markPublishFailed(c, row.id, `not published: ${problem}`);
+          }
+          continue;
+        }
         const queueItemId = randomUUID();
         try {
           await publishWithin(d.client, row.topic, downlinkCommand({ queueItemId, devEui: row.dev_eui, confirmed: row.confirmed, fPort: row.f_port, data: row.data }));
         } catch (err) {
           counts.errors++;
-          d.log.warn({ err: (err as Error).message, downlink_id: row.id, topic: row.topic }, 'publishing a display downlink failed; retrying later');
+          const lost = !d.client.connected;
+          const retryMs = lost ? memory.lostConnection(row.id) : undefined;
+          d.log.warn(
+            { err: (err as Error).message, downlink_id: row.id, topic: row.topic, retry_ms: retryMs },
+            lost ? 'publishing a display downlink lost the connection (the broker may refuse its topic); the others go first' : 'publishing a display downlink failed; retrying later',
+          );
           await markPublishFailed(c, row.id, `publish failed: ${(err as Error).message}`);
           continue;
         }
+        memory.published(row.id);
         await markPublished(c, row.id, queueItemId, d.config.displayAckTimeoutSeconds);
         counts.published++;
       }
@@ -228,13 +341,28 @@ export async function publishDueDownlinks(d: DisplayDeps & { client: MqttClient 
 
 function publishWithin(client: MqttClient, topic: string, payload: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no PUBACK within ${PUBLISH_TIMEOUT_MS} ms`)), PUBLISH_TIMEOUT_MS);
+    const timer = setTimeout(() => {
+      // Take it back from mqtt.js too, or it would be resent on the next connection.
+      forgetUnacked(client);
+      reject(new Error(`no PUBACK within ${PUBLISH_TIMEOUT_MS} ms`));
+    }, PUBLISH_TIMEOUT_MS);
     client.publish(topic, payload, { qos: 1 }, (err) => {
       clearTimeout(timer);
       if (err) reject(err);
       else resolve();
     });
   });
+}
+
+/**
+ * mqtt.js keeps every unacknowledged QoS 1 PUBLISH in its outgoing store and resends it
+ * first on reconnect. The outbox (display_downlinks) already owns retries, so a copy kept
+ * there only repeats: one the broker refuses by closing the connection would close every
+ * new connection before anything else is sent. removeOutgoingMessage fails its callback
+ * with "Message removed" (mqtt.js README, mqtt.Client#removeOutgoingMessage).
+ */
+function forgetUnacked(client: MqttClient): void {
+  for (const id of Object.keys(client.outgoing)) client.removeOutgoingMessage(Number(id));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -245,7 +373,8 @@ export interface DisplaySender {
 }
 
 export interface DisplaySenderOptions extends DisplayDeps {
-  mqttUrl: string;
+  /** The broker, as ingest's consumer reaches it (src/mqtt/connection.ts). */
+  mqtt: MqttConnection;
   /** For the sender's LISTEN connection (space events, DISPLAY_DOWNLINKS_CHANNEL). */
   databaseUrl: string;
   /** Where baygate_display_downlinks_total is registered (src/metrics.ts). */
@@ -255,6 +384,8 @@ export interface DisplaySenderOptions extends DisplayDeps {
 export async function startDisplaySender(o: DisplaySenderOptions): Promise<DisplaySender> {
   const log = o.log.child({ component: 'displays' });
   const topic = compileCommandTopic(o.config.chirpstackCommandTopic);
+  const check = compileCommandTopicCheck(o.config.chirpstackCommandTopic);
+  const memory = new PublishMemory();
   const counter = new Counter({
     name: 'baygate_display_downlinks_total',
     help: 'Display downlinks queued and published by this sender, and its errors',
@@ -270,18 +401,21 @@ export async function startDisplaySender(o: DisplaySenderOptions): Promise<Displ
   };
   // Its own connection, so a slow or stuck publish never holds up the consumer's acks.
   // A clean session: it subscribes to nothing, and an unsent row simply stays pending.
-  const client = mqtt.connect(o.mqttUrl, {
+  const client = mqtt.connect(o.mqtt.url, {
     clientId: `${o.config.mqttClientId}-displays`,
     clean: true,
     reconnectPeriod: 1_000,
+    ...o.mqtt.tls,
   });
   client.on('error', (err) => log.warn({ err: err.message }, 'display MQTT connection error'));
+  // A connection that ends takes its unacknowledged publishes with it (forgetUnacked).
+  client.on('close', () => forgetUnacked(client));
   const coalescer = new Coalescer(
     async () => {
       const planned = await planDisplayDownlinks(o, topic);
       count('queued', planned.queued);
       count('errors', planned.failed);
-      const sent = await publishDueDownlinks({ ...o, client });
+      const sent = await publishDueDownlinks({ ...o, client, check, memory });
       count('published', sent.published);
       count('errors', sent.errors);
       await new Promise((r) => setTimeout(r, MIN_RUN_GAP_MS));

@@ -19,6 +19,10 @@ export const displayDownlinksJob: JobDef = {
     if (planned.no_application > 0) {
       log.warn({ displays: planned.no_application }, 'displays without a ChirpStack application id (no uplink yet, no config.application_id) were not told their state');
     }
+    if (planned.bad_application > 0) {
+      // It would go into the command topic (ingest/displays.ts); a # there is a wildcard.
+      log.warn({ displays: planned.bad_application }, 'displays whose ChirpStack application id is not a UUID were not told their state');
+    }
     return { status: 'succeeded', counts: { ...planned, retried: timedOut.retried, timed_out_failed: timedOut.failed } };
   },
 };
