@@ -23,12 +23,20 @@ export interface PrivateMosquitto {
   stop(): Promise<void>;
 }
 
-/** The deploy config without its listener and persistence location (this run picks its own). */
+/**
+ * Settings this run sets itself: its listener and persistence, and the deployment's
+ * authentication (password and ACL files that entrypoint.sh writes inside the container):
+ * a private broker on loopback for one benchmark or test is anonymous, as the machine's is.
+ * What is measured, the queueing and in-flight settings, is the deployment's.
+ */
+const OWN_SETTINGS = ['listener', 'persistence_location', 'persistence', 'allow_anonymous', 'password_file', 'acl_file'];
+
+/** The deploy config without the settings this run picks itself (OWN_SETTINGS). */
 export function deploySettings(): Record<string, string> {
   const settings: Record<string, string> = {};
   for (const line of readFileSync(DEPLOY_CONF, 'utf8').split('\n')) {
     const m = /^\s*([a-z_]+)\s+(.+?)\s*$/.exec(line);
-    if (m && !['listener', 'persistence_location', 'persistence'].includes(m[1]!)) settings[m[1]!] = m[2]!;
+    if (m && !OWN_SETTINGS.includes(m[1]!)) settings[m[1]!] = m[2]!;
   }
   return settings;
 }
@@ -66,7 +74,7 @@ export async function startPrivateMosquitto(opts: PrivateMosquittoOptions = {}):
   const persistence = opts.persistenceDir ? ['persistence true', `persistence_location ${opts.persistenceDir.replace(/\/?$/, '/')}`] : ['persistence false'];
   writeFileSync(
     conf,
-    [`listener ${port} 127.0.0.1`, ...persistence, ...Object.entries(settings).map(([k, v]) => `${k} ${v}`), ''].join('\n'),
+    [`listener ${port} 127.0.0.1`, 'allow_anonymous true', ...persistence, ...Object.entries(settings).map(([k, v]) => `${k} ${v}`), ''].join('\n'),
   );
   const child: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

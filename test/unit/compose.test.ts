@@ -25,6 +25,7 @@ interface Service {
   volumes?: string[];
   depends_on?: Record<string, { condition: string }> | string[];
   healthcheck?: { test: string[] | string };
+  entrypoint?: string[] | string;
   restart?: string;
 }
 
@@ -55,6 +56,9 @@ const SECRETS = {
   POSTGRES_PASSWORD: 'pg-password',
   CHIRPSTACK_POSTGRES_PASSWORD: 'cs-password',
   CHIRPSTACK_API_SECRET: 'cs-secret',
+  MQTT_CHIRPSTACK_PASSWORD: 'mqtt-cs-password',
+  MQTT_BAYGATE_PASSWORD: 'mqtt-bg-password',
+  MQTT_GATEWAY_BRIDGE_PASSWORD: 'mqtt-gw-password',
 };
 
 t.test('services and images', async (t) => {
@@ -89,7 +93,10 @@ t.test('ports', async (t) => {
   const ports = (name: string) => services[name]!.ports ?? [];
   t.same(ports('baygate-api'), [`${defaults.PORT}:${defaults.PORT}`], 'API on PORT');
   t.same(ports('baygate-ingest'), [`${defaults.METRICS_PORT}:${defaults.METRICS_PORT}`], 'ingest metrics on METRICS_PORT');
-  t.same(ports('mosquitto'), ['1883:1883'], 'MQTT on 1883, the ChirpStack default');
+  t.same(ports('mosquitto'), [], 'MQTT is not published on the host unless an override opts in');
+  for (const [name, s] of Object.entries(services)) {
+    t.notOk((s.ports ?? []).some((p) => /(^|:)1883(\/|$)/.test(String(p))), `${name} publishes no 1883`);
+  }
   t.same(ports('chirpstack'), ['8080:8080']);
   t.same(ports('chirpstack-gateway-bridge'), ['1700:1700/udp'], 'Semtech UDP packet forwarders');
   t.same(ports('postgres'), [], 'PostgreSQL is not published');
@@ -131,7 +138,7 @@ t.test('the baygate services set what production reads, and nothing else', async
   for (const name of BAYGATE) {
     t.match(env(name).JWT_SECRET, /^\$\{JWT_SECRET:\?[^}]*\}$/, `${name}: JWT_SECRET comes from the environment, with no default`);
   }
-  t.equal(env('baygate-ingest').MQTT_URL, 'mqtt://mosquitto:1883');
+  t.equal(env('baygate-ingest').MQTT_URL, 'mqtt://baygate:${MQTT_BAYGATE_PASSWORD:?set MQTT_BAYGATE_PASSWORD}@mosquitto:1883', "ingest is baygate's identity, its password from the environment");
   t.ok(env('baygate-ingest').MQTT_CLIENT_ID, 'ingest names its persistent session');
 
   const resolved = (name: string) => Object.fromEntries(Object.entries(env(name)).map(([k, v]) => [k, interpolate(v, SECRETS)]));
@@ -143,8 +150,10 @@ t.test('the baygate services set what production reads, and nothing else', async
   const ingest = loadConfig(resolved('baygate-ingest'));
   t.match(ingest, { production: true, metricsPort: defaults.METRICS_PORT, mqttClientId: 'baygate-ingest-1' });
   t.equal(new URL(ingest.mqttUrl!).hostname, 'mosquitto');
+  t.equal(new URL(ingest.mqttUrl!).username, 'baygate');
+  t.equal(decodeURIComponent(new URL(ingest.mqttUrl!).password), SECRETS.MQTT_BAYGATE_PASSWORD);
   t.equal(ingest.chirpstackEventTopic, defaults.CHIRPSTACK_EVENT_TOPIC);
-  for (const name of ['postgres', 'chirpstack']) {
+  for (const name of ['postgres', 'chirpstack', 'mosquitto', 'chirpstack-gateway-bridge']) {
     for (const [k, v] of Object.entries(env(name))) {
       if (/PASSWORD|SECRET/.test(k)) t.match(v, /^\$\{[A-Z_]+:\?[^}]*\}$/, `${name}: ${k} has no default`);
     }
@@ -190,6 +199,66 @@ t.test('ChirpStack publishes what ingest reads', async (t) => {
   t.ok(autosave > 0 && autosave <= 60, `queues reach disk within a minute, not the default half hour (autosave_interval ${autosave})`);
   t.match(read('deploy/chirpstack-gateway-bridge/chirpstack-gateway-bridge.toml'), 'tcp://mosquitto:1883');
   t.match(read('deploy/postgres/initdb/001-chirpstack.sh'), 'CREATE DATABASE chirpstack');
+});
+
+t.test('Mosquitto takes only known clients, each on its own topics (issue 17)', async (t) => {
+  const conf = read('deploy/mosquitto/mosquitto.conf');
+  t.match(conf, /^allow_anonymous false$/m, 'no anonymous clients');
+  t.notMatch(conf, /^allow_anonymous true/m);
+  t.match(conf, /^password_file \/mosquitto\/auth\/passwd$/m, 'a password file');
+  t.match(conf, /^acl_file \/mosquitto\/auth\/acl$/m, 'an ACL file');
+  t.match(conf, /^max_packet_size 262144$/m, "the embedded broker's packet bound (MQTT_MAX_PACKET_BYTES)");
+  t.match(conf, /^#listener 8883$/m, 'a TLS listener, documented');
+  t.match(conf, /^#require_certificate true$/m);
+  const mosquitto = services.mosquitto!;
+  t.same(mosquitto.entrypoint, ['/bin/sh', '/mosquitto/config/entrypoint.sh'], 'the password file is built at container start');
+  const entry = read('deploy/mosquitto/entrypoint.sh');
+  for (const user of ['chirpstack', 'baygate', 'gateway-bridge', 'healthcheck']) t.match(entry, new RegExp(`mosquitto_passwd -b "\\$dir/passwd" ${user} `), `${user} gets its password`);
+  for (const v of ['MQTT_CHIRPSTACK_PASSWORD', 'MQTT_BAYGATE_PASSWORD', 'MQTT_GATEWAY_BRIDGE_PASSWORD']) {
+    t.match(entry, `: "\${${v}:?`, `entrypoint.sh refuses to start without ${v}`);
+    t.match(env('mosquitto')[v], new RegExp(`^\\$\\{${v}:\\?[^}]*\\}$`), `compose requires ${v}, with no default`);
+    t.throws(() => interpolate(env('mosquitto')[v]!, {}), new RegExp(`${v} is required`));
+  }
+  // The ACL: every identity, each only its own topics.
+  const acl = read('deploy/mosquitto/acl');
+  const rules: Record<string, string[]> = {};
+  let user = '';
+  for (const line of acl.split('\n')) {
+    const m = /^user (\S+)$/.exec(line);
+    if (m) rules[(user = m[1]!)] = [];
+    else if (/^topic /.test(line)) rules[user]!.push(line.slice('topic '.length));
+  }
+  t.same(rules.baygate, ['read application/+/device/+/event/+', 'write application/+/device/+/command/+'], 'baygate: events in, commands out');
+  t.same(rules.chirpstack!.slice(0, 2), ['write application/+/device/+/event/+', 'read application/+/device/+/command/+'], 'ChirpStack: events out, commands in');
+  for (const [who, topics] of Object.entries(rules)) {
+    for (const topic of topics) t.notMatch(topic, /#/, `${who} has no # rule (${topic})`);
+    t.notOk(topics.some((x) => /^readwrite /.test(x)), `${who}: no readwrite rule`);
+  }
+  t.notMatch(acl, /^pattern /m, 'no pattern rule applies to every client');
+  // ChirpStack's own configuration uses its identity, from the environment.
+  t.match(read('deploy/chirpstack/chirpstack.toml'), /username="chirpstack"\s+password="\$MQTT_CHIRPSTACK_PASSWORD"/);
+  t.match(read('deploy/chirpstack/region_eu868.toml'), /username="chirpstack"\s+password="\$MQTT_CHIRPSTACK_PASSWORD"/);
+  t.equal(env('chirpstack').MQTT_CHIRPSTACK_PASSWORD, '${MQTT_CHIRPSTACK_PASSWORD:?set MQTT_CHIRPSTACK_PASSWORD}');
+  t.equal(env('chirpstack-gateway-bridge').INTEGRATION__MQTT__AUTH__GENERIC__USERNAME, 'gateway-bridge');
+});
+
+t.test('no secret is committed in the deployment files', async (t) => {
+  const files = [
+    'docker-compose.yml', 'deploy/mosquitto/mosquitto.conf', 'deploy/mosquitto/acl', 'deploy/mosquitto/entrypoint.sh',
+    'deploy/chirpstack/chirpstack.toml', 'deploy/chirpstack/region_eu868.toml', 'deploy/chirpstack-gateway-bridge/chirpstack-gateway-bridge.toml',
+  ];
+  let checked = 0;
+  for (const f of files) {
+    const text = read(f);
+    // A password or secret is given only as a variable ($NAME, ${NAME…}) or left empty.
+    for (const m of text.matchAll(/^\s*[\w.-]*(?:password|secret)[\w.-]*\s*[=:]\s*"?([^"\s#]*)"?/gim)) {
+      const value = m[1]!;
+      t.ok(value === '' || value.startsWith('$'), `${f}: ${m[0].trim()} is a variable or empty`);
+      checked++;
+    }
+    t.notMatch(text, /mqtt:\/\/[^:/\s]+:(?!\$\{)[^@\s]+@/, `${f}: no literal password in an MQTT URL`);
+  }
+  t.ok(checked >= 10, `${checked} password and secret settings checked`);
 });
 
 t.test('Dockerfile: multi-stage, production dependencies only, non-root', async (t) => {
