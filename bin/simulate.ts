@@ -10,6 +10,8 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import defaults from '../config/defaults.json' with { type: 'json' };
+import { loadConfig } from '../src/config.js';
+import { CHIRPSTACK_USERNAME, urlWithCredentials } from '../src/mqtt/acl.js';
 import { DEFAULT_APPLICATION_ID, eventTopic, upEvent } from '../src/simulator/events.js';
 import { SIMULATED_DECODERS, devEuiAt, seededRandom, sensorFrame, type SimulatedDecoder } from '../src/simulator/payloads.js';
 
@@ -21,7 +23,8 @@ Options:
   --devices N            number of sensors (default 10)
   --rate R               messages per second, over all sensors (default 5)
   --count M              stop after M messages (default 0: until Ctrl-C)
-  --url URL              MQTT broker (default mqtt://127.0.0.1:${defaults.MQTT_PORT}, npm start's broker)
+  --url URL              MQTT broker, credentials in the URL (default: npm start's broker on
+                         127.0.0.1:MQTT_PORT as the ChirpStack identity, password read from DATA_DIR)
   --template T           ChirpStack event_topic template (default ${defaults.CHIRPSTACK_EVENT_TOPIC})
   --decoder D            payload format: ${SIMULATED_DECODERS.join(', ')} (default nwave-nps405)
   --first-dev-eui HEX    DevEUI of the first sensor; the others follow (default 70B3D5E75E000001)
@@ -77,7 +80,19 @@ function positiveNumber(name: string, raw: string | undefined, fallback: number,
   return n;
 }
 
-export function parseSimulateArgs(argv: string[]): { opts: SimulateOptions; list: boolean } | 'help' {
+/**
+ * npm start's embedded broker, as ChirpStack: the simulator plays ChirpStack, so it uses
+ * that identity (src/mqtt/acl.ts), with the password npm start generated into DATA_DIR.
+ * With MQTT_URL set there is no embedded broker and no password to read: --url says where.
+ */
+export function defaultSimulatorUrl(env: NodeJS.ProcessEnv): string {
+  const config = loadConfig(env);
+  const url = `mqtt://127.0.0.1:${config.mqttPort}`;
+  const passwords = config.embeddedBrokerPasswords;
+  return passwords ? urlWithCredentials(url, CHIRPSTACK_USERNAME, passwords.chirpstack) : url;
+}
+
+export function parseSimulateArgs(argv: string[], defaultUrl: () => string = () => `mqtt://127.0.0.1:${defaults.MQTT_PORT}`): { opts: SimulateOptions; list: boolean } | 'help' {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -112,7 +127,7 @@ export function parseSimulateArgs(argv: string[]): { opts: SimulateOptions; list
     devices: positiveNumber('devices', values.devices, 10, true, 1),
     rate: positiveNumber('rate', values.rate, 5, false, 0.001),
     count: positiveNumber('count', values.count, 0, true),
-    url: values.url ?? `mqtt://127.0.0.1:${defaults.MQTT_PORT}`,
+    url: values.url ?? (values.list ? '' : defaultUrl()),
     template: values.template ?? defaults.CHIRPSTACK_EVENT_TOPIC,
     decoder,
     firstDevEui,
@@ -222,7 +237,7 @@ export async function simulate(o: SimulateOptions, signal?: AbortSignal, out: (l
 export async function simulateMain(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseSimulateArgs>;
   try {
-    parsed = parseSimulateArgs(argv);
+    parsed = parseSimulateArgs(argv, () => defaultSimulatorUrl(process.env));
   } catch (err) {
     console.error(`${(err as Error).message}\n\n${SIMULATE_USAGE}`);
     return 2;

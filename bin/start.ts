@@ -11,10 +11,12 @@ import { startEmbeddedPostgres, type EmbeddedDb } from '../src/db/embedded.js';
 import { createOwnerPool } from '../src/db/pool.js';
 import { migrate } from '../src/db/migrate.js';
 import { startEmbeddedBroker } from '../src/mqtt/broker.js';
+import { BAYGATE_USERNAME, CHIRPSTACK_USERNAME, embeddedBrokerIdentities, urlWithCredentials } from '../src/mqtt/acl.js';
 import { startIngest } from '../ingest/main.js';
 import { startApi } from '../api/main.js';
 import { createMetrics } from '../src/metrics.js';
 import { SIGNAL_ECHO_MS } from '../src/shutdown.js';
+import { hostname } from 'node:os';
 
 /**
  * After a first Ctrl-C, shutdown gets this long before the process exits anyway.
@@ -72,11 +74,18 @@ async function main(): Promise<void> {
     if (applied.length) log.info({ applied }, 'migrations applied');
 
     let mqttUrl = config.mqttUrl;
+    let chirpstackUrl: string | null = null;
     if (!mqttUrl) {
-      const broker = await startEmbeddedBroker({ port: config.mqttPort, host: config.host, log });
+      // src/config.ts generated the passwords (DATA_DIR/mqtt-credentials.json) when MQTT_URL is unset.
+      const passwords = config.embeddedBrokerPasswords;
+      if (!passwords) throw new ConfigError('MQTT_URL', 'is required when NODE_ENV=production: the embedded broker is for development');
+      const identities = embeddedBrokerIdentities({ ...passwords, eventTopic: config.chirpstackEventTopic, commandTopic: config.chirpstackCommandTopic });
+      const broker = await startEmbeddedBroker({ port: config.mqttPort, host: config.host, log, identities });
       stops.push(() => broker.close());
-      mqttUrl = broker.url;
-      log.info(`embedded MQTT broker on ${broker.url}`);
+      // Ingest (consumer and display publisher) is baygate's own identity.
+      mqttUrl = broker.urlFor(BAYGATE_USERNAME);
+      chirpstackUrl = urlWithCredentials(`mqtt://${reachableHost(config.host)}:${broker.port}`, CHIRPSTACK_USERNAME, passwords.chirpstack);
+      log.info(`embedded MQTT broker on ${broker.url} (username and password required)`);
     }
 
     // One registry for both: the API's /metrics then shows ingest's figures too, and no
@@ -90,10 +99,20 @@ async function main(): Promise<void> {
     log.info(`API on ${api.url} (health: ${api.url}/health)`);
     // A plain line for people and for the start-up test, whatever LOG_LEVEL says.
     console.log(`baygate is up: API ${api.url}, MQTT ${mqttUrl.replace(/\/\/[^@/]*@/, '//***@')}`);
+    // The one place the ChirpStack identity's password is shown, on purpose: it is what a
+    // user copies into ChirpStack's [integration.mqtt] `server` (README "Connecting ChirpStack").
+    // It goes to the terminal only, never through the logger.
+    if (chirpstackUrl) console.log(`ChirpStack [integration.mqtt] server: ${chirpstackUrl} (credentials in ${config.dataDir}/mqtt-credentials.json)`);
   } catch (err) {
     console.error(`baygate failed to start: ${err instanceof Error ? err.message : String(err)}`);
     await shutdown(1);
   }
+}
+
+/** A wildcard listen address is no address to give ChirpStack: name this machine instead. */
+function reachableHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return hostname();
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 void main();

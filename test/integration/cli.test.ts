@@ -142,7 +142,7 @@ t.test('simulate feeds ingest; status shows the counts and the last uplink', asy
 
   const env = { ...process.env, DATABASE_URL: api.db.url };
   const sim = await baygate(
-    ['simulate', '--url', ingest.broker.url, '--template', ingest.broker.template, '--devices', '1', '--first-dev-eui', devEui, '--count', '6', '--rate', '50', '--seed', '7', '--quiet'],
+    ['simulate', '--url', ingest.broker.chirpstackUrl, '--template', ingest.broker.template, '--devices', '1', '--first-dev-eui', devEui, '--count', '6', '--rate', '50', '--seed', '7', '--quiet'],
     env,
   );
   t.equal(sim.code, 0, sim.stderr);

@@ -41,7 +41,7 @@ const seed = (owner: Pool) => seedFleets(owner, { id: '00000000-0000-4000-8000-0
  * alternating occupied/free, paced at `perSecond`. Returns when the broker acknowledged all.
  */
 async function publish(broker: TestBroker, count: number, perSecond: number, during?: (sent: number) => Promise<void>): Promise<void> {
-  const pub = await mqtt.connectAsync(broker.url, { clientId: `bgt-faults-pub-${randomBytes(3).toString('hex')}` });
+  const pub = await mqtt.connectAsync(broker.chirpstackUrl, { clientId: `bgt-faults-pub-${randomBytes(3).toString('hex')}` });
   const started = Date.now();
   const t0 = Date.now() - 600_000;
   try {

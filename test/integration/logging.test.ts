@@ -134,13 +134,10 @@ t.test('an ingest run logs neither the broker password, the database password no
   const db = await testDb(t);
   const broker = await testBroker(t);
   const jwtSecret = `ingest-log-secret-${randomBytes(24).toString('hex')}`;
-  const mqttPassword = `mqtt-pw-${randomBytes(12).toString('hex')}`;
-  // The embedded broker accepts any credentials; an external one (MQTT_URL) gets its own.
+  // The embedded broker's baygate identity has a generated password (test/helpers/mqtt.ts);
+  // an external one (MQTT_URL) gets its own.
   const mqttUrl = new URL(broker.url);
-  if (!broker.external) {
-    mqttUrl.username = 'ingest';
-    mqttUrl.password = mqttPassword;
-  }
+  const mqttPassword = broker.external ? `mqtt-pw-${randomBytes(12).toString('hex')}` : decodeURIComponent(mqttUrl.password);
   const ingest = await runService(
     t,
     'ingest/main.ts',
@@ -157,7 +154,7 @@ t.test('an ingest run logs neither the broker password, the database password no
     },
     'mqtt connected and subscribed',
   );
-  const pub = await testPublisher(t, broker.url);
+  const pub = await testPublisher(t, broker);
   // An uplink from a device nobody registered, and one that is not JSON: both are logged about.
   await pub.publishAsync(eventTopic(broker.template, '70B3D5E75E00D001', 'up'), JSON.stringify(upEvent({ devEui: '70B3D5E75E00D001', fCnt: 1, fPort: 1, data: Buffer.from([1]) })), { qos: 1 });
   await pub.publishAsync(eventTopic(broker.template, '70B3D5E75E00D001', 'up'), `{"password": "${mqttPassword}"`, { qos: 1 });

@@ -3,9 +3,10 @@
 // next start keeps the data.
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { freePort } from '../../src/net.js';
 import { waitFor } from '../helpers/wait.js';
 import { testDb } from '../helpers/db.js';
@@ -49,7 +50,16 @@ t.test('npm start on an empty DATA_DIR', async (t) => {
   t.teardown(() => { try { process.kill(-first.child.pid!, 'SIGKILL'); } catch { /* already gone */ } });
   await waitFor(() => first.output().includes('baygate is up'), 90_000, `start-up (output so far: ${first.output()})`);
   t.match(first.output(), `API ${api}`, 'it prints where the API listens');
-  t.match(first.output(), `MQTT mqtt://`, 'and the broker');
+  t.match(first.output(), `MQTT mqtt://***@127.0.0.1:${env.MQTT_PORT}`, 'and the broker, its credentials masked');
+  // The broker takes only its identities; the line for ChirpStack carries its URL, password included.
+  const passwords = JSON.parse(readFileSync(join(dataDir, 'mqtt-credentials.json'), 'utf8'));
+  const chirpstackUrl = `mqtt://chirpstack:${passwords.chirpstack}@127.0.0.1:${env.MQTT_PORT}`;
+  t.match(first.output(), `ChirpStack [integration.mqtt] server: ${chirpstackUrl}`, 'it prints the URL ChirpStack is to use');
+  t.notMatch(first.output(), passwords.baygate, "baygate's own password is printed nowhere");
+  await t.rejects(mqtt.connectAsync(`mqtt://127.0.0.1:${env.MQTT_PORT}`, { reconnectPeriod: 0 }), { code: 5 }, 'an anonymous client is not authorized');
+  const cs = await mqtt.connectAsync(chirpstackUrl, { reconnectPeriod: 0 });
+  await cs.endAsync();
+  t.pass('the printed URL connects');
   const health = await fetch(`${api}/health`);
   t.equal(health.status, 200);
   t.match(await health.json(), { status: 'healthy' }, 'and /health answers healthy');
