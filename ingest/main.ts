@@ -12,10 +12,12 @@ import { IngestPipeline, type PipelineOptions } from './pipeline.js';
 import { startJobs, type Jobs } from './jobs/index.js';
 import { startDisplaySender, type DisplaySender } from './displays.js';
 import { MqttConsumer } from './mqtt.js';
+import { mqttConnection } from '../src/mqtt/connection.js';
 import { createMetrics, type Metrics } from '../src/metrics.js';
 import { readinessChecks, type Check } from '../src/readiness.js';
 import { installShutdown } from '../src/shutdown.js';
 import { mqttConnectionMetrics, mqttReadyCheck, recordBatch, recordOutcomes, recordReceived, startMetricsServer } from './metrics.js';
+import { applicationMismatchLogger } from './mismatch-log.js';
 
 /**
  * Node flags the ingest process runs with (package.json `start:ingest`, docker-compose, the
@@ -63,6 +65,7 @@ export async function startIngest(o: IngestOptions): Promise<IngestProcess> {
   await assertSchemaCurrent(pool);
   const metrics = o.metrics ?? createMetrics();
   metrics.trackPool('ingest', pool);
+  const logMismatches = applicationMismatchLogger(log);
   const jobs = startJobs({
     pool,
     log,
@@ -70,7 +73,10 @@ export async function startIngest(o: IngestOptions): Promise<IngestProcess> {
     databaseUrl: o.databaseUrl,
     onRun: (run) => metrics.jobRuns.inc({ job: run.job, status: run.status }),
     // Events received over HTTP (the webhook spool) count as MQTT's do.
-    onBatch: (result) => recordOutcomes(metrics, result),
+    onBatch: (result) => {
+      recordOutcomes(metrics, result);
+      logMismatches(result);
+    },
     onCounts: (job, counts) => {
       if (job !== 'deliver_webhooks') return;
       metrics.webhookDeliveries.inc({ outcome: 'delivered' }, counts.delivered ?? 0);
@@ -90,14 +96,20 @@ export async function startIngest(o: IngestOptions): Promise<IngestProcess> {
     batchMax: config.ingestBatchMax,
     batchMaxMs: config.ingestBatchMaxMs,
     lanes: config.ingestLanes,
+    maxClockSkewSeconds: config.ingestMaxClockSkewSeconds,
     onBatch: (result, info) => {
       recordBatch(metrics, result, info);
+      logMismatches(result);
       o.onBatch?.(result, info);
     },
   });
   const connection = mqttConnectionMetrics(metrics);
+  // One set of connection options (URL, CA, client certificate) for every MQTT connection
+  // ingest opens: this consumer and the display publisher (src/mqtt/connection.ts).
+  const mqtt = mqttConnection(config, o.mqttUrl);
   const consumer = new MqttConsumer({
-    url: o.mqttUrl,
+    url: mqtt.url,
+    tls: mqtt.tls,
     clientId: config.mqttClientId,
     filters: [filter],
     cleanSession: false,
@@ -123,9 +135,9 @@ export async function startIngest(o: IngestOptions): Promise<IngestProcess> {
           ready: readinessChecks({ pool, extra: readyChecks }),
         });
   // Before subscribing, so a bad CHIRPSTACK_COMMAND_TOPIC fails before any message is taken.
-  const displays = await startDisplaySender({ pool, log, config, mqttUrl: o.mqttUrl, databaseUrl: o.databaseUrl, registry: metrics.registry });
+  const displays = await startDisplaySender({ pool, log, config, mqtt, databaseUrl: o.databaseUrl, registry: metrics.registry });
   consumer.start();
-  log.info({ broker: o.mqttUrl.replace(/\/\/[^@/]*@/, '//***@'), filter }, 'ingest subscribed');
+  log.info({ broker: mqtt.broker, filter }, 'ingest subscribed');
   return {
     consumer,
     pipeline,

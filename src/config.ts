@@ -3,7 +3,7 @@
  * Nothing else in baygate reads process.env.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import defaults from '../config/defaults.json' with { type: 'json' };
 
@@ -20,6 +20,19 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   /** External MQTT broker; when absent an embedded aedes broker is started on MQTT_PORT. */
   readonly mqttUrl: string | undefined;
+  /**
+   * Passwords of the embedded broker's two identities (src/mqtt/acl.ts), generated once
+   * into DATA_DIR/mqtt-credentials.json; undefined when MQTT_URL names an external broker,
+   * and in production, which never writes a generated secret.
+   * Secrets: never logged.
+   */
+  readonly embeddedBrokerPasswords: { readonly chirpstack: string; readonly baygate: string } | undefined;
+  /** PEM CA bundle that verifies an mqtts:// broker, instead of Node's default CAs (MQTT_CA_FILE). */
+  readonly mqttCaFile: string | undefined;
+  /** PEM client certificate baygate presents to an mqtts:// broker (MQTT_CERT_FILE, with MQTT_KEY_FILE). */
+  readonly mqttCertFile: string | undefined;
+  /** PEM private key of MQTT_CERT_FILE (MQTT_KEY_FILE). */
+  readonly mqttKeyFile: string | undefined;
   /** 0 = pick a free port. */
   readonly embeddedPgPort: number;
   readonly jwtSecret: string;
@@ -40,7 +53,11 @@ export interface Config {
   /** Batches ingest applies concurrently, each on its own connection. */
   readonly ingestLanes: number;
   readonly ingestMaxPending: number;
+  /** An event's own time further ahead of its reception than this is replaced by the receive time (INGEST_MAX_CLOCK_SKEW_SECONDS; src/domain/frame-time.ts). */
+  readonly ingestMaxClockSkewSeconds: number;
   readonly readingRetentionDays: number;
+  /** Dead letters older than this are deleted by the cleanup_bookkeeping job (DEAD_LETTER_RETENTION_DAYS). */
+  readonly deadLetterRetentionDays: number;
   readonly dbPoolMax: number;
   /** Port of ingest's /metrics and /ready server (9464: Prometheus' registered default for exporters); 0 = a free port. */
   readonly metricsPort: number;
@@ -169,11 +186,64 @@ function jwtSecret(env: Env, production: boolean, dataDir: string): string {
   return secret;
 }
 
+const BROKER_CREDENTIALS_FILE = 'mqtt-credentials.json';
+/** 32 random bytes: as strong as the JWT secret's floor, and URL-safe in base64url for `mqtt://user:pass@`. */
+const BROKER_PASSWORD_BYTES = 32;
+
+/**
+ * The embedded broker's passwords, generated on first start and kept in DATA_DIR (mode
+ * 0600) so ChirpStack's configured URL keeps working across restarts; delete the file to
+ * rotate them. Written to a temporary file and linked into place, so two processes that
+ * start together agree on one pair and neither reads a half-written file.
+ */
+function embeddedBrokerPasswords(dataDir: string): { chirpstack: string; baygate: string } {
+  const file = join(dataDir, BROKER_CREDENTIALS_FILE);
+  const parse = () => {
+    const v = JSON.parse(readFileSync(file, 'utf8')) as { chirpstack?: unknown; baygate?: unknown };
+    if (typeof v.chirpstack !== 'string' || typeof v.baygate !== 'string' || !v.chirpstack || !v.baygate) {
+      throw new ConfigError('DATA_DIR', `${file} must hold {"chirpstack": "…", "baygate": "…"}; delete it to generate new passwords`);
+    }
+    return { chirpstack: v.chirpstack, baygate: v.baygate };
+  };
+  if (existsSync(file)) return parse();
+  mkdirSync(dataDir, { recursive: true });
+  const generated = { chirpstack: randomBytes(BROKER_PASSWORD_BYTES).toString('base64url'), baygate: randomBytes(BROKER_PASSWORD_BYTES).toString('base64url') };
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(tmp, JSON.stringify(generated) + '\n', { mode: 0o600 });
+  try {
+    linkSync(tmp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    unlinkSync(tmp);
+  }
+  return parse();
+}
+
+/** A file a variable names must exist when the configuration is read, not at the first connect. */
+function existingFile(env: Env, name: string): string | undefined {
+  const v = optional(env, name);
+  if (v === undefined) return undefined;
+  const path = resolve(v);
+  if (!existsSync(path)) throw new ConfigError(name, `file ${path} does not exist`);
+  return path;
+}
+
 export function loadConfig(env: Env): Config {
   const nodeEnv = optional(env, 'NODE_ENV') ?? 'development';
   const production = nodeEnv === 'production';
   const dataDir = resolve(str(env, 'DATA_DIR'));
   const batchMax = int(env, 'INGEST_BATCH_MAX', 1, 10_000);
+  const mqttUrl = optional(env, 'MQTT_URL');
+  const mqttCaFile = existingFile(env, 'MQTT_CA_FILE');
+  const mqttCertFile = existingFile(env, 'MQTT_CERT_FILE');
+  const mqttKeyFile = existingFile(env, 'MQTT_KEY_FILE');
+  if ((mqttCertFile === undefined) !== (mqttKeyFile === undefined)) {
+    throw new ConfigError(mqttCertFile ? 'MQTT_KEY_FILE' : 'MQTT_CERT_FILE', 'MQTT_CERT_FILE and MQTT_KEY_FILE are set together');
+  }
+  if ((mqttCaFile || mqttCertFile) && !mqttUrl?.startsWith('mqtts://')) {
+    throw new ConfigError(mqttCaFile ? 'MQTT_CA_FILE' : 'MQTT_CERT_FILE', 'applies to a TLS broker only: set MQTT_URL=mqtts://…');
+  }
   return Object.freeze({
     nodeEnv,
     production,
@@ -182,7 +252,12 @@ export function loadConfig(env: Env): Config {
     mqttPort: int(env, 'MQTT_PORT', 0, 65_535),
     dataDir,
     databaseUrl: optional(env, 'DATABASE_URL'),
-    mqttUrl: optional(env, 'MQTT_URL'),
+    mqttUrl,
+    // Production never writes a generated secret: there MQTT_URL names the broker (npm start refuses without it).
+    embeddedBrokerPasswords: mqttUrl === undefined && !production ? embeddedBrokerPasswords(dataDir) : undefined,
+    mqttCaFile,
+    mqttCertFile,
+    mqttKeyFile,
     embeddedPgPort: int(env, 'EMBEDDED_PG_PORT', 0, 65_535),
     jwtSecret: jwtSecret(env, production, dataDir),
     logLevel: str(env, 'LOG_LEVEL'),
@@ -198,7 +273,10 @@ export function loadConfig(env: Env): Config {
     ingestBatchMaxMs: int(env, 'INGEST_BATCH_MAX_MS', 0, 10_000),
     ingestLanes: int(env, 'INGEST_LANES', 1, 16),
     ingestMaxPending: int(env, 'INGEST_MAX_PENDING', batchMax, 1_000_000),
+    // At most a day: the stale-frame guard treats a stored time further ahead as garbage (src/domain/state-machine.ts FRAME_MAX_LEAD_MS).
+    ingestMaxClockSkewSeconds: int(env, 'INGEST_MAX_CLOCK_SKEW_SECONDS', 0, 86_400),
     readingRetentionDays: int(env, 'READING_RETENTION_DAYS', 1, 36_500),
+    deadLetterRetentionDays: int(env, 'DEAD_LETTER_RETENTION_DAYS', 1, 36_500),
     dbPoolMax: int(env, 'DB_POOL_MAX', 2, 1_000),
     metricsPort: int(env, 'METRICS_PORT', 0, 65_535),
     bcryptRounds: int(env, 'BCRYPT_ROUNDS', 4, 15),

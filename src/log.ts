@@ -18,6 +18,11 @@ const SECRET_FIELDS = [
   'secret',
   'jwtSecret',
   'chirpstackApiToken',
+  // A tenant's own ChirpStack API key (PUT /api/v6/tenants/current/chirpstack body, the sync job).
+  'api_key',
+  'apiKey',
+  // The embedded MQTT broker's generated passwords (src/config.ts).
+  'embeddedBrokerPasswords',
   // Connection strings may carry a password (postgres://user:pass@…, mqtt://user:pass@…).
   'databaseUrl',
   'mqttUrl',

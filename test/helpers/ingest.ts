@@ -17,29 +17,32 @@ export interface TestIngest {
   pub: MqttClient;
   /** Publishes a ChirpStack `up` event at QoS 1. */
   up(spec: UplinkSpec): Promise<void>;
-  /** Publishes any payload on a ChirpStack event topic of the template. */
-  raw(devEui: string, event: string, payload: Buffer | string): Promise<void>;
+  /** Publishes any payload on a ChirpStack event topic of the template (the simulator's application unless given). */
+  raw(devEui: string, event: string, payload: Buffer | string, applicationId?: string): Promise<void>;
 }
 
 export async function testIngest(t: Test, db: TestDb, overrides: Record<string, string> = {}): Promise<TestIngest> {
   const broker = await testBroker(t);
   const config = testConfig({
     CHIRPSTACK_EVENT_TOPIC: broker.template,
+    // The broker's ACL allows this file's command topics only (test/helpers/mqtt.ts).
+    CHIRPSTACK_COMMAND_TOPIC: broker.commandTemplate,
     MQTT_CLIENT_ID: `bgt-ingest-${broker.id}`,
     INGEST_BATCH_MAX_MS: '5',
     ...overrides,
   });
   const ingest = await startIngest({ config, databaseUrl: db.url, mqttUrl: broker.url, log: createLogger(config.logLevel, 'test-ingest'), metricsServer: false });
   t.teardown(() => ingest.stop());
-  const pub = await testPublisher(t, broker.url);
-  const raw = async (devEui: string, event: string, payload: Buffer | string) => {
-    await pub.publishAsync(eventTopic(broker.template, devEui, event), payload, { qos: 1 });
+  const pub = await testPublisher(t, broker);
+  const raw = async (devEui: string, event: string, payload: Buffer | string, applicationId?: string) => {
+    await pub.publishAsync(eventTopic(broker.template, devEui, event, applicationId), payload, { qos: 1 });
   };
   return {
     broker,
     ingest,
     pub,
     raw,
-    up: (spec) => raw(spec.devEui, 'up', JSON.stringify(upEvent(spec))),
+    // ChirpStack publishes an application's events under its own id (integration/mqtt.rs).
+    up: (spec) => raw(spec.devEui, 'up', JSON.stringify(upEvent(spec)), spec.applicationId),
   };
 }
