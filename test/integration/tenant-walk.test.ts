@@ -17,6 +17,7 @@ import { compile } from '../../src/schemas/validator.js';
 import { createLogger } from '../../src/log.js';
 import { withTx } from '../../src/db/tx.js';
 import { applySpaceInput } from '../../src/space-transitions.js';
+import { chirpstackKeyBox, putApiKey } from '../../src/storage/chirpstack-keys.js';
 import { eventTopic, statusEvent, upEvent } from '../../src/simulator/events.js';
 import { testApi, testConfig, type TestApi } from '../helpers/api.js';
 import { testBroker, testPublisher } from '../helpers/mqtt.js';
@@ -141,7 +142,7 @@ async function ingestUplinks(t: Test, api: TestApi, tenants: Tenant[]): Promise<
     await ingest.stop();
   };
   t.teardown(stop);
-  const pub = await testPublisher(t, broker.url);
+  const pub = await testPublisher(t, broker);
   for (const x of tenants) {
     const topic = (event: string) => eventTopic(broker.template, x.ids.dev_eui, event);
     await pub.publishAsync(topic('up'), JSON.stringify(upEvent({ devEui: x.ids.dev_eui, fCnt: 1, fPort: 1, data: Buffer.from([1]), gatewayId: x.ids.gateway_eui })), { qos: 1 });
@@ -183,6 +184,13 @@ async function seedJobRows(api: TestApi, x: Tenant): Promise<void> {
   ];
   for (const [table, sql, params] of optional) {
     if ((await q(`SELECT to_regclass($1) AS t`, [table])).rows[0].t) await q(sql, params);
+  }
+  // The tenant's own ChirpStack API key (0019): neither it nor its sealed form reaches another tenant.
+  if ((await q(`SELECT to_regclass('tenant_chirpstack_api_keys') AS t`, [])).rows[0].t) {
+    const key = `${x.mark}-chirpstack-api-key`;
+    await putApiKey(api.db.owner, chirpstackKeyBox(api.config.jwtSecret), tenant, key);
+    const sealed = (await q(`SELECT sealed_key FROM tenant_chirpstack_api_keys WHERE tenant_id = $1`, [tenant])).rows[0].sealed_key as string;
+    x.secrets.push(key.toLowerCase(), sealed.toLowerCase());
   }
   // An uplink from a DevEUI nobody registered, in the tenant's ChirpStack application: not
   // tenant data (no tenant_id), but listed to the tenant the application is mapped to.

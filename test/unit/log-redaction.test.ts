@@ -21,6 +21,7 @@ const shapes: [string, Record<string, unknown>][] = [
   ['headers', { headers: { authorization: `Bearer ${SECRET}` } }],
   ['a config', { config: { jwtSecret: SECRET, databaseUrl: `postgres://u:${SECRET}@h/db`, mqttUrl: `mqtt://u:${SECRET}@h` } }],
   ['a password hash', { user: { password_hash: SECRET, passwordHash: SECRET } }],
+  ["a tenant's ChirpStack API key", { req: { body: { application_ids: [], api_key: SECRET } }, tenant: { apiKey: SECRET } }],
   ['a parse error', { err: Object.assign(new SyntaxError('Unexpected end of JSON input'), { body: `{"password":"${SECRET}"` }) }],
 ];
 
