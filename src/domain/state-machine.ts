@@ -34,7 +34,10 @@ export interface SpaceSnapshot {
 /** Identifies an uplink in a device's sequence: LoRaWAN frame counter and reception time. */
 export interface Frame {
   fCnt: number;
+  /** The time the frame is applied at: ChirpStack's `time`, or baygate's receive time when that was implausible (src/domain/frame-time.ts). */
   at: Date;
+  /** When baygate received it: the guard's notion of "now". Absent for stored frames; without it only `at` and `fCnt` order. */
+  receivedAt?: Date;
 }
 
 export type SpaceInput =
@@ -80,10 +83,34 @@ export interface Decision {
  */
 export const FRAME_CLOCK_TOLERANCE_MS = 5_000;
 
+/**
+ * A stored last frame whose time lies this far ahead of a new frame's reception is a bad
+ * value (written before ingest corrected frame times, or by hand), not a clock to respect:
+ * the guard ignores it rather than let it freeze the space. Ingest never applies a frame
+ * more than INGEST_MAX_CLOCK_SKEW_SECONDS ahead of its reception, and src/config.ts caps
+ * that setting at this same day.
+ */
+export const FRAME_MAX_LEAD_MS = 86_400_000;
+
+/**
+ * Whether `frame` comes after `last` in the device's sequence. It survives one bad value of
+ * any kind (issue 17): a last frame stamped ahead of the clock by a fast gateway yields to
+ * a frame with a higher counter, and an impossible stored time (FRAME_MAX_LEAD_MS) to any
+ * frame, while a counter reset (rejoin) is still ordered by time.
+ */
 export function isNewerFrame(last: Frame | null, frame: Frame): boolean {
   if (last === null) return true;
+  // How far the last applied frame's time lies ahead of this frame's reception.
+  const lead = frame.receivedAt ? last.at.getTime() - frame.receivedAt.getTime() : Number.NEGATIVE_INFINITY;
+  if (lead > FRAME_MAX_LEAD_MS) return true;
   const dt = frame.at.getTime() - last.at.getTime();
-  if (Math.abs(dt) > FRAME_CLOCK_TOLERANCE_MS) return dt > 0;
+  if (Math.abs(dt) > FRAME_CLOCK_TOLERANCE_MS) {
+    if (dt > 0) return true;
+    // Older by time. When the last frame's time is still in the future its clock ran fast,
+    // and the frame counter is the better witness; otherwise time rules (a late, pre-reset
+    // frame stays stale).
+    return lead > FRAME_CLOCK_TOLERANCE_MS && frame.fCnt > last.fCnt;
+  }
   if (frame.fCnt !== last.fCnt) return frame.fCnt > last.fCnt;
   return dt > 0;
 }

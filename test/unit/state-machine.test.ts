@@ -82,3 +82,24 @@ t.test('isNewerFrame orders by fCnt within the clock tolerance, by time beyond i
   t.equal(isNewerFrame(f(500, 10), f(0, 30)), true, 'counter reset, 20 s later');
   t.equal(isNewerFrame(f(0, 30), f(500, 10)), false, 'pre-reset frame delivered late');
 });
+
+// The guard survives one bad value of any kind (issue 17: one `time` of 9999-12-31 froze a space).
+t.test('isNewerFrame: one bad stored time cannot freeze the sequence', async (t) => {
+  const day = 86_400;
+  // A frame received at `rs` seconds, claiming time `s`.
+  const rx = (fCnt: number, s: number, rs: number): Frame => ({ fCnt, at: at(s), receivedAt: at(rs) });
+  const cases: [name: string, last: Frame, frame: Frame, newer: boolean][] = [
+    ['a fast gateway clock (+4 min), then a genuine higher fCnt', f(10, 240), rx(11, 30, 30), true],
+    ['a fast gateway clock (+4 min), then a replay of an older fCnt', f(10, 240), rx(9, 30, 30), false],
+    ['a fast clock, then a rejoin (fCnt 0) before that time passes: waits at most the skew', f(10, 240), rx(0, 30, 30), false],
+    ['a fast clock, then a rejoin once that time has passed', f(10, 240), rx(0, 250, 250), true],
+    ['a stored far-future time (written before ingest corrected times), genuine higher fCnt', f(10, 3 * day), rx(11, 30, 30), true],
+    ['a stored far-future time, then a rejoin (fCnt 0)', f(10, 3 * day), rx(0, 30, 30), true],
+    ['a garbage fCnt, then a genuine frame a minute later', f(4_294_967_295, 0), rx(12, 60, 60), true],
+    ['a garbage fCnt, then a genuine frame within the tolerance: the counter still orders', f(4_294_967_295, 0), rx(12, 2, 2), false],
+    ['normal: a late frame from before a reset stays stale', f(0, 30), rx(500, 10, 40), false],
+    ['normal: a broker backlog drained later keeps its order', f(10, 10), rx(11, 20, 3_600), true],
+    ['normal: a redelivered older frame of a backlog stays stale', f(11, 20), rx(10, 10, 3_600), false],
+  ];
+  for (const [name, last, frame, newer] of cases) t.equal(isNewerFrame(last, frame), newer, name);
+});
