@@ -1,20 +1,24 @@
 /**
  * Applies one micro-batch of ChirpStack events inside one open transaction: parse,
- * route by DevEUI, decode, drop duplicates, run the space state machine in arrival
- * order, and write readings, states, reservation check-ins/outs, events, device health,
- * gateways, unclaimed devices and dead letters with array parameters. The caller
- * commits, then acknowledges.
+ * correct implausible event times, route by DevEUI, refuse events that did not come
+ * through the device's own ChirpStack application, decode, drop duplicates, run the space
+ * state machine in arrival order, and write readings, states, reservation check-ins/outs,
+ * events, device health, gateways, unclaimed devices and dead letters with array
+ * parameters. The caller commits, then acknowledges.
  *
  * Rows for one tenant are written while the transaction's tenant setting names it, so
  * every write stays under Row-Level Security even though a batch spans tenants.
  */
+import defaults from '../config/defaults.json' with { type: 'json' };
 import type { PoolClient } from '../src/db/pool.js';
 import { setTenant } from '../src/db/tx.js';
 import { decide, type Frame, type SpaceInput } from '../src/domain/state-machine.js';
+import { frameTime, type ClockCorrection } from '../src/domain/frame-time.js';
+import { checkApplication, type ApplicationRefusal } from '../src/domain/application-binding.js';
 import { DecodeError, getDecoder, type Reading } from '../src/domain/decoders/index.js';
 import { insertReadings, type ReadingRow } from '../src/storage/readings.js';
 import { lockSpaces, readSpaces, writeSpaceStates, appendSpaceEvents, type SpaceEventRow, type SpaceStateRow } from '../src/storage/space-state.js';
-import { routeDevices, writeDeviceHealth, writeDeviceStatus, type DeviceHealth, type DeviceStatusUpdate, type RoutedDevice } from '../src/storage/ingest-devices.js';
+import { bindApplications, routeDevices, writeDeviceHealth, writeDeviceStatus, type DeviceHealth, type DeviceStatusUpdate, type RoutedDevice } from '../src/storage/ingest-devices.js';
 import { insertDeviceEvents, type DeviceEventRow } from '../src/storage/device-events.js';
 import { touchGateways, type GatewaySighting } from '../src/storage/gateways.js';
 import { recordUnclaimed, type UnclaimedSighting } from '../src/storage/unclaimed.js';
@@ -26,6 +30,31 @@ import { EventParseError, parseEvent, type ChirpstackEvent, type CompiledTopicTe
 export interface InboundMessage {
   topic: string;
   payload: Buffer;
+  /** When baygate received it (ms since the epoch); the batch's start when absent. */
+  receivedAt?: number;
+}
+
+/**
+ * How far ahead of its reception an event's own time may lie and still be used, unless the
+ * caller says (INGEST_MAX_CLOCK_SKEW_SECONDS). Its default, five minutes, covers a gateway
+ * clock without NTP many times over, while a frame stamped further ahead would hold its
+ * space's stale-frame guard that long.
+ */
+const DEFAULT_MAX_CLOCK_SKEW_SECONDS = defaults.INGEST_MAX_CLOCK_SKEW_SECONDS;
+
+export interface ApplyOptions {
+  /** Where the batch came from (the HTTP integration's tenant); absent for MQTT. */
+  scope?: BatchScope;
+  maxClockSkewSeconds?: number;
+}
+
+/** An event refused because it did not come through the device's own application (logged once per device per interval by ingest/main.ts). */
+export interface ApplicationMismatch {
+  tenantId: string;
+  devEui: string;
+  refusal: ApplicationRefusal;
+  /** The application the event came through ('' when it named none). */
+  applicationId: string;
 }
 
 export interface BatchResult {
@@ -47,11 +76,25 @@ export interface BatchResult {
   uplinksByDecoder: Record<string, number>;
   /** Each space event's previous and new state, for metrics (the NOTIFY notices in `transitions` carry no previous state). */
   stateChanges: { from: string; to: string }[];
+  /** Events refused by the device's application binding, in arrival order. */
+  applicationMismatches: ApplicationMismatch[];
+  /** Events applied at their receive time, by why their own time was not used. */
+  clockCorrections: Partial<Record<ClockCorrection, number>>;
 }
 
-interface Routed {
-  ev: ChirpstackEvent;
+/** The kinds ingest applies; `other` is counted and ignored at parse. */
+type AppliedEvent = Exclude<ChirpstackEvent, { kind: 'other' }>;
+
+/** A parsed event with when it was received and, if its own time was replaced, what it claimed. */
+interface Received {
+  ev: AppliedEvent;
   msg: InboundMessage;
+  receivedAt: Date;
+  /** The event's own time when the receive time replaced it. */
+  claimedTime: Date | null;
+}
+
+interface Routed extends Received {
   device: RoutedDevice;
 }
 
@@ -69,7 +112,7 @@ interface DeviceProgress {
 /** The space_events cause of the first change after a device comes back from `offline`. */
 export const COMMS_RESTORED_CAUSE = 'comms_restored';
 
-function dedupKey(ev: ChirpstackEvent): string | null {
+function dedupKey(ev: AppliedEvent): string | null {
   switch (ev.kind) {
     case 'up':
     case 'status':
@@ -118,7 +161,10 @@ export interface BatchScope {
   tenantId: string;
 }
 
-export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, msgs: InboundMessage[], scope?: BatchScope): Promise<BatchResult> {
+export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, msgs: InboundMessage[], opts: ApplyOptions = {}): Promise<BatchResult> {
+  const { scope } = opts;
+  const maxSkewMs = (opts.maxClockSkewSeconds ?? DEFAULT_MAX_CLOCK_SKEW_SECONDS) * 1000;
+  const batchStart = Date.now();
   const result: BatchResult = {
     received: msgs.length,
     uplinks: 0,
@@ -131,6 +177,8 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
     uplinksByDecoder: {},
     stateChanges: [],
     deadByReason: {},
+    applicationMismatches: [],
+    clockCorrections: {},
   };
   const untenantedDead: DeadLetterRow[] = [];
   const dead = (rows: DeadLetterRow[], row: DeadLetterRow) => {
@@ -141,8 +189,8 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
     byDecoder[decoder] = (byDecoder[decoder] ?? 0) + 1;
   };
 
-  // 1. Parse, and drop in-batch duplicates (a redelivery can land in the same batch).
-  const events: { ev: ChirpstackEvent; msg: InboundMessage }[] = [];
+  // 1. Parse, correct implausible times, and drop in-batch duplicates (a redelivery can land in the same batch).
+  const events: Received[] = [];
   const seen = new Set<string>();
   for (const msg of msgs) {
     const match = topics.match(msg.topic);
@@ -162,6 +210,14 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
       result.ignored++;
       continue;
     }
+    const receivedAt = new Date(msg.receivedAt ?? batchStart);
+    const time = frameTime(ev.time, receivedAt, maxSkewMs);
+    const claimedTime = time.corrected ? ev.time : null;
+    if (time.corrected) {
+      result.clockCorrections[time.corrected] = (result.clockCorrections[time.corrected] ?? 0) + 1;
+      ev.time = time.at;
+    }
+    // Dedup keys built from the time (log events) use the corrected one: a redelivery is corrected alike.
     const key = dedupKey(ev);
     // The same frame under a new deduplication id (see SAME_FRAME_WINDOW_SECONDS) in this batch.
     const frameKey = ev.kind === 'up' ? `frame:${ev.devEui}:${ev.fCnt}:${ev.fPort}:${ev.data.toString('base64')}` : null;
@@ -171,7 +227,7 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
     }
     if (key !== null) seen.add(key);
     if (frameKey !== null) seen.add(frameKey);
-    events.push({ ev, msg });
+    events.push({ ev, msg, receivedAt, claimedTime });
   }
 
   // 2. Route by DevEUI; unknown DevEUIs' uplinks are kept as unclaimed.
@@ -179,7 +235,8 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
   const unclaimed = new Map<string, UnclaimedSighting>();
   const byTenant = new Map<string, Routed[]>();
   const foreignDead: DeadLetterRow[] = [];
-  for (const { ev, msg } of events) {
+  for (const received of events) {
+    const { ev, msg } = received;
     const device = devices.get(ev.devEui);
     if (scope && device?.tenantId !== scope.tenantId) {
       dead(foreignDead, { tenantId: scope.tenantId, topic: msg.topic, payload: msg.payload, reason: 'foreign_device', error: `device ${ev.devEui} is not registered to the sending tenant`, decoder: null, devEui: ev.devEui });
@@ -189,11 +246,12 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
       if (ev.kind === 'up') {
         result.unclaimed++;
         const prev = unclaimed.get(ev.devEui);
-        const newer = !prev || ev.time >= prev.at;
+        const at = seenAt(received);
+        const newer = !prev || at >= prev.at;
         unclaimed.set(ev.devEui, {
           devEui: ev.devEui,
           applicationId: ev.applicationId || prev?.applicationId || null,
-          at: newer ? ev.time : prev!.at,
+          at: newer ? at : prev!.at,
           deduplicationIds: [...(prev?.deduplicationIds ?? []), ev.deduplicationId],
           rssi: newer ? (ev.best?.rssi ?? null) : prev!.rssi,
           snr: newer ? (ev.best?.snr ?? null) : prev!.snr,
@@ -207,19 +265,29 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
       continue;
     }
     const list = byTenant.get(device.tenantId) ?? [];
-    list.push({ ev, msg, device });
+    list.push({ ...received, device });
     byTenant.set(device.tenantId, list);
   }
 
   // 3. Per tenant, under that tenant's RLS setting. Tenants in id order, as every writer
   // that spans tenants takes them (the expire_reservations job too): each tenant's space and
   // event-order locks are then always taken in the same order, so no two batches deadlock.
-  for (const [tenantId, items] of [...byTenant].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  for (const [tenantId, routed] of [...byTenant].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     await setTenant(c, tenantId);
     const tenantDead: DeadLetterRow[] = [];
+    const items = await admitByApplication(c, routed, (item, refusal) => {
+      const { ev, msg, device } = item;
+      result.applicationMismatches.push({ tenantId, devEui: device.devEui, refusal, applicationId: ev.applicationId });
+      const came = ev.applicationId ? `application ${ev.applicationId}` : 'no application';
+      const error =
+        refusal === 'application_not_mapped'
+          ? `event came through ${came}, which its tenant has not mapped`
+          : `event came through ${came}; device ${device.devEui} is bound to application ${device.applicationId ?? '(another)'}`;
+      dead(tenantDead, { tenantId, topic: msg.topic, payload: msg.payload, reason: 'application_mismatch', error, decoder: null, devEui: device.devEui });
+    });
     const ups = items.filter((i): i is Routed & { ev: UpEvent } => i.ev.kind === 'up');
     const decoded = new Map<string, ReturnType<typeof decodeUp>>();
-    const readingRows: ReadingRow[] = ups.map(({ ev, device }) => {
+    const readingRows: ReadingRow[] = ups.map(({ ev, device, claimedTime }) => {
       const d = decodeUp(ev, device);
       decoded.set(ev.deduplicationId, d);
       return {
@@ -230,6 +298,8 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
         fCnt: ev.fCnt,
         fPort: ev.fPort,
         receivedAt: ev.time,
+        timeSource: claimedTime ? 'received' : 'event',
+        eventTime: claimedTime && !Number.isNaN(claimedTime.getTime()) ? claimedTime : null,
         raw: ev.data,
         kind: d.reading?.kind ?? (d.error ? 'undecodable' : 'mac'),
         occupied: d.reading?.occupied ?? null,
@@ -276,8 +346,9 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
     // Other event kinds: what they say about the device.
     const statusUpdates: DeviceStatusUpdate[] = [];
     const deviceEvents: DeviceEventRow[] = [];
-    for (const { ev, device } of items) {
-      if (ev.kind === 'up' || ev.kind === 'other') continue;
+    for (const item of items) {
+      const { ev, device } = item;
+      if (ev.kind === 'up') continue;
       result.deviceEvents++;
       const base = { tenantId, deviceId: device.id, kind: ev.kind, at: ev.time, dedupKey: dedupKey(ev) };
       switch (ev.kind) {
@@ -286,7 +357,7 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
           deviceEvents.push({ ...base, code: null, level: null, description: null, queueItemId: null, data: { battery_level: ev.batteryLevel ?? null, margin: ev.margin ?? null, external_power_source: ev.externalPowerSource, battery_level_unavailable: ev.batteryLevelUnavailable } });
           break;
         case 'join':
-          statusUpdates.push({ id: device.id, batteryPercent: null, margin: null, externalPower: null, joinedAt: ev.time, devAddr: ev.devAddr ?? null });
+          statusUpdates.push({ id: device.id, batteryPercent: null, margin: null, externalPower: null, joinedAt: seenAt(item), devAddr: ev.devAddr ?? null });
           deviceEvents.push({ ...base, code: null, level: null, description: null, queueItemId: null, data: { dev_addr: ev.devAddr ?? null } });
           break;
         case 'ack':
@@ -344,27 +415,28 @@ function decideSpaces(
   // Check-ins and check-outs of the reservations holding these spaces, at the frame's time.
   const effects: Parameters<typeof checkInOutFromEffects>[0] = [];
 
-  for (const { ev, msg, device } of freshUps) {
+  for (const up of freshUps) {
+    const { ev, msg, device } = up;
+    const at = seenAt(up);
     let p = progress.get(device.id);
     if (!p) {
       p = {
         lastFrame: device.lastFCnt !== null && device.lastFrameAt ? { fCnt: device.lastFCnt, at: device.lastFrameAt } : null,
-        health: { id: device.id, lastSeenAt: ev.time, uplinks: 0, rssi: null, snr: null, gatewayEui: null, applicationId: null, batteryPercent: null, batteryVolts: null, lowBattery: null, lastFCnt: null, lastFrameAt: null },
+        health: { id: device.id, lastSeenAt: at, uplinks: 0, rssi: null, snr: null, gatewayEui: null, batteryPercent: null, batteryVolts: null, lowBattery: null, lastFCnt: null, lastFrameAt: null },
         restoring: device.status === 'offline',
       };
       progress.set(device.id, p);
     }
     const h = p.health;
     h.uplinks++;
-    if (ev.time >= h.lastSeenAt || h.uplinks === 1) {
-      h.lastSeenAt = ev.time;
+    if (at >= h.lastSeenAt || h.uplinks === 1) {
+      h.lastSeenAt = at;
       h.rssi = ev.best?.rssi ?? h.rssi;
       h.snr = ev.best?.snr ?? h.snr;
       h.gatewayEui = ev.best?.gatewayId ?? h.gatewayEui;
     }
-    h.applicationId = ev.applicationId || h.applicationId;
     for (const rx of ev.rxInfo) {
-      gateways.push({ gatewayEui: rx.gatewayId, at: ev.time, lat: rx.location?.latitude ?? null, lon: rx.location?.longitude ?? null });
+      gateways.push({ gatewayEui: rx.gatewayId, at, lat: rx.location?.latitude ?? null, lon: rx.location?.longitude ?? null });
     }
 
     const { reading, error, decoder } = decoded.get(ev.deduplicationId)!;
@@ -382,12 +454,12 @@ function decideSpaces(
     const spaceId = device.assignedSpaceId;
     const space = spaceId ? (touched.get(spaceId)?.row ?? spaces.get(spaceId)) : undefined;
     if (!space || device.deviceType !== 'sensor' || !device.enabled) continue;
-    const frame = { fCnt: ev.fCnt, at: ev.time };
+    const frame: Frame = { fCnt: ev.fCnt, at: ev.time, receivedAt: up.receivedAt };
     const input = inputOf(reading, frame, p.lastFrame);
     if (!input) continue;
     const d = decide(space, input);
     if (!d.applied) continue;
-    p.lastFrame = frame;
+    p.lastFrame = { fCnt: frame.fCnt, at: frame.at };
     h.lastFCnt = frame.fCnt;
     h.lastFrameAt = frame.at;
     const row = { ...space, ...d.next };
@@ -420,4 +492,50 @@ function sameSpace(a: SpaceStateRow | undefined, b: SpaceStateRow | undefined): 
     a.heldBy?.checkedIn === b.heldBy?.checkedIn &&
     a.heldBy?.checkedOut === b.heldBy?.checkedOut
   );
+}
+
+/**
+ * When a device or gateway was last seen, as stored: the event's time, never later than its
+ * reception. A time within INGEST_MAX_CLOCK_SKEW_SECONDS ahead is still applied (it orders
+ * frames), but `last_seen_at` must never lie in the future, or the device_health job would
+ * count a silent device as heard until then.
+ */
+function seenAt(r: Received): Date {
+  return r.ev.time > r.receivedAt ? r.receivedAt : r.ev.time;
+}
+
+/**
+ * Keeps the events that came through their device's own ChirpStack application, binding an
+ * unbound device to the first one accepted (src/domain/application-binding.ts), in arrival
+ * order; `refuse` gets the others. A device another batch bound meanwhile keeps that binding,
+ * and this batch's events from other applications are refused too.
+ */
+async function admitByApplication(c: PoolClient, items: Routed[], refuse: (item: Routed, refusal: ApplicationRefusal) => void): Promise<Routed[]> {
+  const binding = new Map<string, string | null>();
+  const toBind = new Map<string, string>();
+  const admitted: Routed[] = [];
+  for (const item of items) {
+    const { device, ev } = item;
+    const current = binding.has(device.id) ? binding.get(device.id)! : device.applicationId;
+    const verdict = checkApplication(current, new Set(device.mappedApplications), ev.applicationId || null);
+    if (!verdict.accept) {
+      refuse(item, verdict.refusal);
+      continue;
+    }
+    if (verdict.bind !== null) {
+      binding.set(device.id, verdict.bind);
+      toBind.set(device.id, verdict.bind);
+    }
+    admitted.push(item);
+  }
+  if (toBind.size === 0) return admitted;
+  const raced = await bindApplications(c, [...toBind].map(([id, applicationId]) => ({ id, applicationId })));
+  if (raced.size === 0) return admitted;
+  return admitted.filter((item) => {
+    if (!raced.has(item.device.id)) return true;
+    const bound = raced.get(item.device.id) ?? null;
+    if (bound !== null && item.ev.applicationId === bound) return true;
+    refuse({ ...item, device: { ...item.device, applicationId: bound } }, 'bound_elsewhere');
+    return false;
+  });
 }

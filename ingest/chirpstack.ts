@@ -10,8 +10,10 @@
  * - the proto3 JSON mapping (protobuf.dev/programming-guides/json): an omitted field means its
  *   default value, `null` means the default, integers may arrive as numbers or decimal strings,
  *   `bytes` are standard or URL-safe base64 with or without padding.
- * See also /work/shared/reference/chirpstack-and-sensors.md §1–2.
+ * See also ChirpStack's event documentation (chirpstack.io/docs/chirpstack/integrations/events.html)
+ * and its message definitions (github.com/chirpstack/chirpstack, api/proto/integration/integration.proto).
  */
+import { APPLICATION_ID } from '../src/domain/application-binding.js';
 
 // ---------------------------------------------------------------------------------------------
 // Limits
@@ -41,6 +43,8 @@ export type EventParseReason =
   | 'missing_field'
   | 'wrong_type'
   | 'dev_eui_mismatch'
+  | 'bad_application_id'
+  | 'topic_application_mismatch'
   | 'bad_time'
   | 'bad_base64';
 
@@ -232,6 +236,8 @@ export interface StatusEvent {
   deduplicationId: string;
   time: Date;
   devEui: string;
+  /** The ChirpStack application it came through (deviceInfo.applicationId, else the topic's), lowercase; '' when neither names one. */
+  applicationId: string;
   /** Demodulation SNR margin in dB. */
   margin?: number;
   externalPowerSource: boolean;
@@ -246,6 +252,8 @@ export interface JoinEvent {
   deduplicationId: string;
   time: Date;
   devEui: string;
+  /** The ChirpStack application it came through (deviceInfo.applicationId, else the topic's), lowercase; '' when neither names one. */
+  applicationId: string;
   devAddr?: string;
 }
 
@@ -255,6 +263,8 @@ export interface AckEvent {
   deduplicationId?: string;
   time: Date;
   devEui: string;
+  /** The ChirpStack application it came through (deviceInfo.applicationId, else the topic's), lowercase; '' when neither names one. */
+  applicationId: string;
   queueItemId: string;
   acknowledged: boolean;
   fCntDown?: number;
@@ -265,6 +275,8 @@ export interface TxAckEvent {
   kind: 'txack';
   time: Date;
   devEui: string;
+  /** The ChirpStack application it came through (deviceInfo.applicationId, else the topic's), lowercase; '' when neither names one. */
+  applicationId: string;
   queueItemId: string;
   downlinkId?: number;
   fCntDown?: number;
@@ -280,6 +292,8 @@ export interface LogEvent {
   kind: 'log';
   time: Date;
   devEui: string;
+  /** The ChirpStack application it came through (deviceInfo.applicationId, else the topic's), lowercase; '' when neither names one. */
+  applicationId: string;
   /** `INFO` | `WARNING` | `ERROR` (enum `LogLevel`). */
   level: string;
   /** Enum `LogCode`, e.g. `UPLINK_CODEC`, `UPLINK_MIC`, `UPLINK_F_CNT_RETRANSMISSION`. */
@@ -571,7 +585,7 @@ function deviceInfo(root: Obj, kind: string, topic: TopicMatch): Device {
   }
   const device: Device = {
     devEui,
-    applicationId: optString(info, 'applicationId', path) ?? topic.applicationId,
+    applicationId: applicationId(optString(info, 'applicationId', path), topic, `${path}.applicationId`),
     tags: stringMap(info, 'tags', path),
   };
   const deviceName = optString(info, 'deviceName', path);
@@ -579,6 +593,31 @@ function deviceInfo(root: Obj, kind: string, topic: TopicMatch): Device {
   const deviceProfileName = optString(info, 'deviceProfileName', path);
   if (deviceProfileName !== undefined) device.deviceProfileName = deviceProfileName;
   return device;
+}
+
+/**
+ * The application the event came through, lowercase; '' when neither the payload nor the topic
+ * names one. It decides which tenant's device the event may speak for
+ * (src/domain/application-binding.ts), so it must be a UUID, as ChirpStack's are, and the
+ * payload may not claim another application than the topic the broker authorised.
+ */
+function applicationId(fromPayload: string | undefined, topic: TopicMatch, path: string): string {
+  const fromTopic = topic.applicationId.toLowerCase();
+  if (fromTopic !== '' && !APPLICATION_ID.test(fromTopic)) {
+    throw new EventParseError('bad_application_id', `the topic's application_id is not a UUID`, 'topic.application_id');
+  }
+  if (fromPayload === undefined) return fromTopic;
+  const id = fromPayload.toLowerCase();
+  if (!APPLICATION_ID.test(id)) throw new EventParseError('bad_application_id', `${path} is not a UUID`, path);
+  if (fromTopic !== '' && id !== fromTopic) {
+    throw new EventParseError('topic_application_mismatch', `${path} ${id} does not match the topic's application_id ${fromTopic}`, path);
+  }
+  return id;
+}
+
+/** The device facts every event kind but `up` carries. */
+function deviceOf(d: Device): { devEui: string; applicationId: string } {
+  return { devEui: d.devEui, applicationId: d.applicationId };
 }
 
 function rxInfoEntry(v: unknown, path: string): RxInfo {
@@ -662,7 +701,7 @@ function parseStatus(root: Obj, topic: TopicMatch): StatusEvent {
     kind: 'status',
     deduplicationId: reqString(root, 'deduplicationId', p),
     time: timestamp(root, 'time', p).time,
-    devEui: deviceInfo(root, p, topic).devEui,
+    ...deviceOf(deviceInfo(root, p, topic)),
     externalPowerSource: bool(root, 'externalPowerSource', p),
     batteryLevelUnavailable: bool(root, 'batteryLevelUnavailable', p),
   };
@@ -684,7 +723,7 @@ function parseJoin(root: Obj, topic: TopicMatch): JoinEvent {
     kind: 'join',
     deduplicationId: reqString(root, 'deduplicationId', p),
     time: timestamp(root, 'time', p).time,
-    devEui: deviceInfo(root, p, topic).devEui,
+    ...deviceOf(deviceInfo(root, p, topic)),
   };
   const devAddr = optString(root, 'devAddr', p);
   if (devAddr !== undefined) event.devAddr = devAddr;
@@ -696,7 +735,7 @@ function parseAck(root: Obj, topic: TopicMatch): AckEvent {
   const event: AckEvent = {
     kind: 'ack',
     time: timestamp(root, 'time', p).time,
-    devEui: deviceInfo(root, p, topic).devEui,
+    ...deviceOf(deviceInfo(root, p, topic)),
     queueItemId: reqString(root, 'queueItemId', p),
     // Omitted when false before v4.1: a missing `acknowledged` is a nack (or a timeout).
     acknowledged: bool(root, 'acknowledged', p),
@@ -713,7 +752,7 @@ function parseTxAck(root: Obj, topic: TopicMatch): TxAckEvent {
   const event: TxAckEvent = {
     kind: 'txack',
     time: timestamp(root, 'time', p).time,
-    devEui: deviceInfo(root, p, topic).devEui,
+    ...deviceOf(deviceInfo(root, p, topic)),
     queueItemId: reqString(root, 'queueItemId', p),
   };
   const downlinkId = optInt(root, 'downlinkId', p, false);
@@ -730,7 +769,7 @@ function parseLog(root: Obj, topic: TopicMatch): LogEvent {
   return {
     kind: 'log',
     time: timestamp(root, 'time', p).time,
-    devEui: deviceInfo(root, p, topic).devEui,
+    ...deviceOf(deviceInfo(root, p, topic)),
     // Enum defaults (INFO = 0, UNKNOWN = 0) are omitted before v4.1 (`integration.proto`).
     level: optString(root, 'level', p) ?? 'INFO',
     code: optString(root, 'code', p) ?? 'UNKNOWN',

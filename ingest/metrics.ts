@@ -121,6 +121,8 @@ export function recordOutcomes(metrics: Metrics, result: BatchResult): void {
     for (const [decoder, count] of Object.entries(byDecoder)) if (count > 0) metrics.deadLetters.inc({ reason, decoder }, count);
   }
 
+  for (const m of result.applicationMismatches) metrics.applicationRefusals.inc({ refusal: m.refusal });
+  for (const [correction, count] of Object.entries(result.clockCorrections)) if (count) metrics.clockCorrections.inc({ correction }, count);
   for (const [decoder, count] of Object.entries(result.uplinksByDecoder)) if (count > 0) metrics.uplinksProcessed.inc({ decoder }, count);
   for (const { from, to } of result.stateChanges) metrics.spaceTransitions.inc({ from, to });
 }

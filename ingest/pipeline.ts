@@ -39,6 +39,8 @@ export interface PipelineOptions {
   batchMaxMs: number;
   /** Batches applied concurrently, each on its own connection (INGEST_LANES). */
   lanes: number;
+  /** INGEST_MAX_CLOCK_SKEW_SECONDS (ingest/apply.ts ApplyOptions). */
+  maxClockSkewSeconds?: number;
   /** Called after each committed batch (metrics, benchmarks). */
   onBatch?: (result: BatchResult, info: { size: number; commitMs: number; oldestReceivedAt: number }) => void;
 }
@@ -186,7 +188,7 @@ class Lane {
   private async commit(batch: PipelineMessage[]): Promise<void> {
     const started = performance.now();
     try {
-      const result = await withRawTx(this.opts.pool, (c) => applyBatch(c, this.opts.topics, batch));
+      const result = await withRawTx(this.opts.pool, (c) => applyBatch(c, this.opts.topics, batch, { maxClockSkewSeconds: this.opts.maxClockSkewSeconds }));
       this.opts.onBatch?.(result, {
         size: batch.length,
         commitMs: performance.now() - started,

@@ -32,6 +32,10 @@ export interface Metrics {
   /** Every message of a committed batch by what became of it. */
   messagesApplied: Counter<'outcome'>;
   deadLetters: Counter<'reason' | 'decoder'>;
+  /** Events refused because they did not come through the device's own ChirpStack application (src/domain/application-binding.ts). */
+  applicationRefusals: Counter<'refusal'>;
+  /** Events applied at baygate's receive time because their own time was implausible (src/domain/frame-time.ts). */
+  clockCorrections: Counter<'correction'>;
   batchSize: Histogram<never>;
   commitSeconds: Histogram<never>;
   /** From the oldest message's arrival to its batch's commit: what the broker waits for its PUBACK. */
@@ -97,6 +101,18 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       name: n('ingest_dead_letters_total'),
       help: 'Messages kept in the dead-letter table, by reason and decoder (none: the message never reached one)',
       labelNames: ['reason', 'decoder'],
+      registers,
+    }),
+    applicationRefusals: new Counter({
+      name: n('ingest_application_refusals_total'),
+      help: "Events refused (dead-lettered as application_mismatch) because they came through an application the device's tenant did not map, or not the one the device is bound to",
+      labelNames: ['refusal'],
+      registers,
+    }),
+    clockCorrections: new Counter({
+      name: n('ingest_clock_corrections_total'),
+      help: 'Events applied at their receive time because their own time was too far ahead (future), before 2015 (too_old) or not a time (invalid)',
+      labelNames: ['correction'],
       registers,
     }),
     batchSize: new Histogram({ name: n('ingest_batch_size'), help: 'Messages per committed batch', buckets: BATCH_SIZE_BUCKETS, registers }),

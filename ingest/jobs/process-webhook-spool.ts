@@ -34,6 +34,8 @@ export interface SpoolOptions {
   log: Logger;
   /** CHIRPSTACK_EVENT_TOPIC: spooled events get the topic ChirpStack would have used. */
   template: string;
+  /** INGEST_MAX_CLOCK_SKEW_SECONDS (ingest/apply.ts ApplyOptions). */
+  maxClockSkewSeconds?: number;
   /** The batch applier; tests substitute one that fails to exercise retries. */
   apply?: typeof applyBatch;
   /** Seconds to wait after failed attempt n (1-based). */
@@ -84,7 +86,7 @@ export async function processSpool(o: SpoolOptions): Promise<SpoolCounts> {
         const msgs = rows.map((r) => toMessage(o.template, r));
         await c.query('SAVEPOINT spool_batch');
         try {
-          const result = await apply(c, topics, msgs, { tenantId });
+          const result = await apply(c, topics, msgs, { scope: { tenantId }, maxClockSkewSeconds: o.maxClockSkewSeconds });
           await setTenant(c, tenantId);
           await deleteSpoolRows(c, rows.map((r) => r.id));
           await c.query('RELEASE SAVEPOINT spool_batch');
@@ -98,7 +100,7 @@ export async function processSpool(o: SpoolOptions): Promise<SpoolCounts> {
         for (const [i, row] of rows.entries()) {
           await c.query('SAVEPOINT spool_row');
           try {
-            const result = await apply(c, topics, [msgs[i]!], { tenantId });
+            const result = await apply(c, topics, [msgs[i]!], { scope: { tenantId }, maxClockSkewSeconds: o.maxClockSkewSeconds });
             await setTenant(c, tenantId);
             await deleteSpoolRows(c, [row.id]);
             await c.query('RELEASE SAVEPOINT spool_row');
@@ -133,7 +135,7 @@ export const processWebhookSpool: JobDef = {
   name: 'process_webhook_spool',
   schedule: '30 * * * * *', // every minute, half a minute after expire_reservations; NOTIFY wakes it sooner
   async run({ pool, log, config, onBatch }) {
-    const counts = await processSpool({ pool, log, template: config.chirpstackEventTopic, onBatch });
+    const counts = await processSpool({ pool, log, template: config.chirpstackEventTopic, maxClockSkewSeconds: config.ingestMaxClockSkewSeconds, onBatch });
     return { status: 'succeeded', counts };
   },
 };

@@ -86,7 +86,9 @@ const LISTED = `unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[
  *
  * Registered devices: a name or model baygate holds wins (a technician's edit is not
  * undone every five minutes); an empty one is filled from ChirpStack's name and device-profile
- * name. last_seen_at only moves forward. ChirpStack's battery (the LoRaWAN DevStatusAns
+ * name. ChirpStack's application is the device's binding (src/domain/application-binding.ts):
+ * ChirpStack says which application the device is in, over any binding baygate guessed.
+ * last_seen_at only moves forward, and never past now. ChirpStack's battery (the LoRaWAN DevStatusAns
  * percent) replaces baygate's only when baygate has none or ChirpStack heard the device
  * more recently than baygate did, so a fresher decoded reading is never overwritten.
  */
@@ -97,8 +99,8 @@ export async function applySync(c: Queryable, tenantId: string, devices: ListedD
        SELECT d.id,
               coalesce(nullif(d.name, ''), x.name) AS name,
               coalesce(nullif(d.model, ''), x.profile) AS model,
-              coalesce(d.application_id, x.application_id::text) AS application_id,
-              greatest(d.last_seen_at, x.seen) AS last_seen_at,
+              x.application_id::text AS application_id,
+              greatest(d.last_seen_at, least(x.seen, now())) AS last_seen_at,
               CASE WHEN x.battery IS NOT NULL AND (d.battery IS NULL OR x.seen > d.last_seen_at) THEN x.battery ELSE d.battery END AS battery
          FROM ${LISTED}
          JOIN devices d ON d.dev_eui = x.dev_eui AND d.tenant_id = $8 AND d.deleted_at IS NULL
@@ -109,6 +111,8 @@ export async function applySync(c: Queryable, tenantId: string, devices: ListedD
      ), written AS (
        UPDATE devices d
           SET name = n.name, model = n.model, application_id = n.application_id, last_seen_at = n.last_seen_at,
+              application_bound_by = CASE WHEN d.application_id IS DISTINCT FROM n.application_id THEN 'sync' ELSE d.application_bound_by END,
+              application_bound_at = CASE WHEN d.application_id IS DISTINCT FROM n.application_id THEN now() ELSE d.application_bound_at END,
               battery = n.battery, updated_at = now()
          FROM next n
         WHERE d.id = n.id AND n.changed

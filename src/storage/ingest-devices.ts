@@ -1,6 +1,7 @@
 /**
  * Owns the SQL ingest runs against devices: routing uplinks to their device by DevEUI
- * (across tenants: ingest's read policy) and writing device health in batches.
+ * (across tenants: ingest's read policy), binding devices to their ChirpStack application
+ * and writing device health in batches.
  */
 import type { Queryable } from '../db/pool.js';
 
@@ -16,6 +17,10 @@ export interface RoutedDevice {
   status: string;
   lastFCnt: number | null;
   lastFrameAt: Date | null;
+  /** The ChirpStack application the device is bound to; null until one is (src/domain/application-binding.ts). */
+  applicationId: string | null;
+  /** The applications the device's tenant mapped (tenant_chirpstack_applications); empty when it mapped none. */
+  mappedApplications: string[];
 }
 
 export async function routeDevices(c: Queryable, devEuis: string[]): Promise<Map<string, RoutedDevice>> {
@@ -23,11 +28,38 @@ export async function routeDevices(c: Queryable, devEuis: string[]): Promise<Map
   const r = await c.query<RoutedDevice>(
     `SELECT id, tenant_id AS "tenantId", dev_eui AS "devEui", device_type AS "deviceType", decoder, enabled,
             assigned_space_id AS "assignedSpaceId", lifecycle_state AS "lifecycleState", status,
-            last_f_cnt AS "lastFCnt", last_frame_at AS "lastFrameAt"
-       FROM devices WHERE dev_eui = ANY($1::text[]) AND deleted_at IS NULL`,
+            last_f_cnt AS "lastFCnt", last_frame_at AS "lastFrameAt", application_id AS "applicationId",
+            ARRAY(SELECT a.application_id::text FROM tenant_chirpstack_applications a WHERE a.tenant_id = d.tenant_id) AS "mappedApplications"
+       FROM devices d WHERE dev_eui = ANY($1::text[]) AND deleted_at IS NULL`,
     [devEuis],
   );
   return new Map(r.rows.map((d) => [d.devEui, d]));
+}
+
+/**
+ * Binds unbound devices to the application their first accepted event came through (trust on
+ * first use). Returns, for each device that another transaction bound first, the application
+ * it is bound to now: the caller refuses this batch's events from any other. The UPDATE waits
+ * for a concurrent binder's commit and then finds the row bound (READ COMMITTED re-checks
+ * `application_id IS NULL` on the newest row version), so two batches never both bind.
+ */
+export async function bindApplications(c: Queryable, rows: { id: string; applicationId: string }[]): Promise<Map<string, string | null>> {
+  if (rows.length === 0) return new Map();
+  const ids = rows.map((x) => x.id);
+  const bound = await c.query<{ id: string }>(
+    `UPDATE devices d SET application_id = x.application_id, application_bound_by = 'first_event',
+            application_bound_at = now(), updated_at = now()
+       FROM unnest($1::uuid[], $2::text[]) AS x(id, application_id)
+      WHERE d.id = x.id AND d.id = ANY($1::uuid[]) AND d.application_id IS NULL
+      RETURNING d.id`,
+    [ids, rows.map((x) => x.applicationId)],
+  );
+  const done = new Set(bound.rows.map((x) => x.id));
+  const raced = ids.filter((id) => !done.has(id));
+  if (raced.length === 0) return new Map();
+  // A new statement: its snapshot sees what the other binder committed.
+  const now = await c.query<{ id: string; application_id: string | null }>(`SELECT id, application_id FROM devices WHERE id = ANY($1::uuid[])`, [raced]);
+  return new Map(now.rows.map((x) => [x.id, x.application_id]));
 }
 
 /** One device's health after a batch: the latest uplink's facts and counters. */
@@ -38,7 +70,6 @@ export interface DeviceHealth {
   rssi: number | null;
   snr: number | null;
   gatewayEui: string | null;
-  applicationId: string | null;
   batteryPercent: number | null;
   batteryVolts: number | null;
   lowBattery: boolean | null;
@@ -70,7 +101,6 @@ export async function writeDeviceHealth(c: Queryable, rows: DeviceHealth[]): Pro
         snr = CASE WHEN d.last_seen_at IS NULL OR x.last_seen_at >= d.last_seen_at THEN coalesce(x.snr, d.snr) ELSE d.snr END,
         last_gateway_eui = CASE WHEN d.last_seen_at IS NULL OR x.last_seen_at >= d.last_seen_at
                                 THEN coalesce(x.gateway_eui, d.last_gateway_eui) ELSE d.last_gateway_eui END,
-        application_id = coalesce(x.application_id, d.application_id),
         battery = coalesce(x.battery, d.battery),
         battery_volts = coalesce(x.battery_volts, d.battery_volts),
         low_battery = coalesce(x.low_battery, d.low_battery),
@@ -81,9 +111,9 @@ export async function writeDeviceHealth(c: Queryable, rows: DeviceHealth[]): Pro
         status = CASE WHEN d.status = 'offline' THEN (CASE WHEN d.assigned_space_id IS NULL THEN 'unassigned' ELSE 'assigned' END)
                       ELSE d.status END,
         updated_at = now()
-       FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::int[], $5::real[], $6::text[], $7::text[],
-                   $8::real[], $9::real[], $10::boolean[], $11::bigint[], $12::timestamptz[])
-         AS x(id, last_seen_at, uplinks, rssi, snr, gateway_eui, application_id, battery, battery_volts, low_battery,
+       FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::int[], $5::real[], $6::text[],
+                   $7::real[], $8::real[], $9::boolean[], $10::bigint[], $11::timestamptz[])
+         AS x(id, last_seen_at, uplinks, rssi, snr, gateway_eui, battery, battery_volts, low_battery,
               last_f_cnt, last_frame_at)
       WHERE d.id = x.id AND d.id = ANY($1::uuid[])`,
     [
@@ -93,7 +123,6 @@ export async function writeDeviceHealth(c: Queryable, rows: DeviceHealth[]): Pro
       rows.map((x) => (x.rssi === null ? null : Math.round(x.rssi))),
       rows.map((x) => x.snr),
       rows.map((x) => x.gatewayEui),
-      rows.map((x) => x.applicationId),
       rows.map((x) => x.batteryPercent),
       rows.map((x) => x.batteryVolts),
       rows.map((x) => x.lowBattery),

@@ -8,7 +8,12 @@ export interface ReadingRow {
   deduplicationId: string;
   fCnt: number;
   fPort: number;
+  /** The time the reading is applied at: the event's own, or baygate's receive time (timeSource). */
   receivedAt: Date;
+  /** `received` when the event's own time was implausible (src/domain/frame-time.ts). */
+  timeSource: 'event' | 'received';
+  /** What the event claimed when it was not used; null otherwise (or when it was not a time). */
+  eventTime: Date | null;
   raw: Buffer;
   kind: string;
   occupied: boolean | null;
@@ -47,13 +52,14 @@ export async function insertReadings(c: Queryable, tenantId: string, rows: Readi
   const r = await c.query<{ deduplication_id: string }>(
     `WITH inserted AS (
        INSERT INTO sensor_readings (tenant_id, device_id, space_id, dev_eui, deduplication_id, f_cnt, f_port,
-                                    received_at, raw, kind, occupied, decoded, rssi, snr, gateway_eui)
+                                    received_at, raw, kind, occupied, decoded, rssi, snr, gateway_eui,
+                                    time_source, event_time)
        SELECT $1, x.* FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::bigint[], $7::int[],
                                   $8::timestamptz[], $9::bytea[], $10::text[], $11::boolean[],
                                   ARRAY(SELECT e FROM jsonb_array_elements($12::jsonb) WITH ORDINALITY AS d(e, i) ORDER BY i),
-                                  $13::int[], $14::real[], $15::text[])
+                                  $13::int[], $14::real[], $15::text[], $16::text[], $17::timestamptz[])
               AS x(device_id, space_id, dev_eui, deduplication_id, f_cnt, f_port, received_at, raw, kind,
-                   occupied, decoded, rssi, snr, gateway_eui)
+                   occupied, decoded, rssi, snr, gateway_eui, time_source, event_time)
         WHERE (SELECT 1 FROM sensor_readings s
                 WHERE s.device_id = x.device_id AND s.f_cnt = x.f_cnt AND s.f_port = x.f_port
                   AND s.raw = x.raw AND s.received_at > x.received_at - interval '${SAME_FRAME_WINDOW}'
@@ -79,6 +85,8 @@ export async function insertReadings(c: Queryable, tenantId: string, rows: Readi
       rows.map((x) => x.rssi),
       rows.map((x) => x.snr),
       rows.map((x) => x.gatewayEui),
+      rows.map((x) => x.timeSource),
+      rows.map((x) => x.eventTime?.toISOString() ?? null),
     ],
   );
   const skipped = new Set(r.rows.map((x) => x.deduplication_id));

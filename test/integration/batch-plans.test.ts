@@ -81,7 +81,7 @@ t.test('batch updates reach their rows by index lookups', async (t) => {
         writeDeviceHealth(
           q,
           devices.map((d) => ({
-            id: d.id, lastSeenAt: now, uplinks: 1, rssi: -80, snr: 5, gatewayEui: null, applicationId: null,
+            id: d.id, lastSeenAt: now, uplinks: 1, rssi: -80, snr: 5, gatewayEui: null,
             batteryPercent: null, batteryVolts: null, lowBattery: null, lastFCnt: 1, lastFrameAt: now,
           })),
         ),
@@ -156,7 +156,7 @@ t.test('the same-frame check probes each reading by index, whatever the statisti
       TENANT.id,
       devices.map((d, i) => ({
         deviceId: d.id, spaceId: d.space, devEui: d.eui, deduplicationId: crypto.randomUUID(), fCnt: 10 + i, fPort: 1,
-        receivedAt: now, raw: Buffer.from([1]), kind: 'status', occupied: true, decoded: { kind: 'status' }, rssi: -80, snr: 5, gatewayEui: null,
+        receivedAt: now, timeSource: 'event', eventTime: null, raw: Buffer.from([1]), kind: 'status', occupied: true, decoded: { kind: 'status' }, rssi: -80, snr: 5, gatewayEui: null,
       })),
     ),
   );

@@ -24,14 +24,15 @@ t.test('display downlinks', async (t) => {
   const api = await testApi(t);
   const owner = await api.register('acme');
   const token = owner.token;
-  // A per-run prefix keeps this file's commands apart on a shared external broker.
-  const prefix = `bgt-disp-${randomBytes(4).toString('hex')}`;
-  const ingest = await testIngest(t, api.db, { CHIRPSTACK_COMMAND_TOPIC: `${prefix}/application/{application_id}/device/{dev_eui}/command/{command}` });
+  // The broker's per-file prefix keeps this file's commands apart on a shared external
+  // broker, and is what the embedded broker's ACL allows (test/helpers/mqtt.ts commandTemplate).
+  const ingest = await testIngest(t, api.db);
+  const prefix = `bgt-${ingest.broker.id}`;
   const jobs = ingest.ingest.jobs;
 
   // Plays ChirpStack's side: subscribes to the command topic as ChirpStack does (+ wildcards).
   const commands: Command[] = [];
-  const sub = await mqtt.connectAsync(ingest.broker.url, { clientId: `bgt-cs-${randomBytes(4).toString('hex')}` });
+  const sub = await mqtt.connectAsync(ingest.broker.chirpstackUrl, { clientId: `bgt-cs-${randomBytes(4).toString('hex')}` });
   t.teardown(() => sub.endAsync());
   sub.on('message', (topic, payload) => commands.push({ topic, body: JSON.parse(payload.toString()) }));
   await sub.subscribeAsync(`${prefix}/application/+/device/+/command/+`, { qos: 1 });
@@ -40,9 +41,9 @@ t.test('display downlinks', async (t) => {
   const deviceInfo = (devEui: string) => ({ applicationId: APP, devEui: devEui.toLowerCase(), deviceName: 'display', tags: {} });
   const chirpstack = {
     txack: (devEui: string, queueItemId: string) =>
-      ingest.raw(devEui, 'txack', JSON.stringify({ downlinkId: 123, time: new Date().toISOString(), deviceInfo: deviceInfo(devEui), queueItemId, fCntDown: 7, gatewayId: '0016c001f153a14c' })),
+      ingest.raw(devEui, 'txack', JSON.stringify({ downlinkId: 123, time: new Date().toISOString(), deviceInfo: deviceInfo(devEui), queueItemId, fCntDown: 7, gatewayId: '0016c001f153a14c' }), APP),
     ack: (devEui: string, queueItemId: string, acknowledged: boolean) =>
-      ingest.raw(devEui, 'ack', JSON.stringify({ deduplicationId: crypto.randomUUID(), time: new Date().toISOString(), deviceInfo: deviceInfo(devEui), queueItemId, acknowledged, fCntDown: 7 })),
+      ingest.raw(devEui, 'ack', JSON.stringify({ deduplicationId: crypto.randomUUID(), time: new Date().toISOString(), deviceInfo: deviceInfo(devEui), queueItemId, acknowledged, fCntDown: 7 }), APP),
   };
   const downlinks = async (deviceId: string) => {
     const r = await api.request('GET', `/api/v6/devices/${deviceId}/downlinks`, { token });
@@ -162,7 +163,7 @@ t.test('display downlinks', async (t) => {
       time: new Date().toISOString(), deviceInfo: deviceInfo(busylightEui), level: 'ERROR', code: 'DOWNLINK_PAYLOAD_SIZE',
       description: 'Device queue-item discarded because it exceeds the max. payload size',
       context: { max_payload_size: '3', item_size: '5', queue_item_id: id },
-    }));
+    }), APP);
     await waitFor(async () => (await downlinks(busylight.id))[0].status === 'failed', 10_000, 'failed');
     t.match((await downlinks(busylight.id))[0], { attempts: 1, last_error: /^DOWNLINK_PAYLOAD_SIZE: Device queue-item discarded/ });
     t.equal(commandsFor(busylightEui).length, before, 'not published again');

@@ -138,6 +138,8 @@ t.test('ingest metrics server: /metrics, /ready with the mqtt check, /health', a
     deadByReason: { decode_failed: { 'bosch-tps110': 1 }, invalid_json: { none: 1 } },
     uplinksByDecoder: { 'nwave-nps405': 2, none: 1 },
     stateChanges: [{ from: 'unknown', to: 'occupied' }],
+    applicationMismatches: [{ tenantId: 't', devEui: '0102030405060708', refusal: 'bound_elsewhere', applicationId: '17c82e96-be03-4f38-aef3-f83d48582d97' }],
+    clockCorrections: { future: 2 },
   };
   recordBatch(metrics, result, { size: 6, commitMs: 12, oldestReceivedAt: Date.now() - 30 });
   recordBatch(metrics, { ...result, uplinksByDecoder: { 'nwave-nps405': 3 }, stateChanges: [{ from: 'free', to: 'occupied' }] }, { size: 6, commitMs: 5, oldestReceivedAt: Date.now() });
@@ -155,6 +157,8 @@ t.test('ingest metrics server: /metrics, /ready with the mqtt check, /health', a
   t.equal(sample(text, 'baygate_ingest_uplinks_processed_total{decoder="none"}'), 1);
   t.equal(sample(text, 'baygate_space_transitions_total{from="unknown",to="occupied"}'), 1);
   t.equal(sample(text, 'baygate_space_transitions_total{from="free",to="occupied"}'), 1);
+  t.equal(sample(text, 'baygate_ingest_application_refusals_total{refusal="bound_elsewhere"}'), 2);
+  t.equal(sample(text, 'baygate_ingest_clock_corrections_total{correction="future"}'), 4);
   t.equal(sample(text, 'baygate_ingest_batch_size_count'), 2);
   t.equal(sample(text, 'baygate_ingest_batch_size_sum'), 12);
   t.equal(sample(text, 'baygate_ingest_batch_commit_seconds_sum'), 0.017);
@@ -180,7 +184,8 @@ t.test('MQTT connection metrics and the mqtt readiness check, on a real consumer
   const consumer = new MqttConsumer({
     url: broker.url,
     clientId: `bgt-ops-${broker.id}`,
-    filters: [`bgt-${broker.id}/#`],
+    // Within the events filter: the embedded broker grants baygate's identity nothing wider.
+    filters: [`bgt-${broker.id}/application/+/device/+/event/+`],
     cleanSession: true,
     log,
     onMessage: (m) => m.settle(),
@@ -212,7 +217,7 @@ t.test('ingest records uplinks by decoder and transitions by from/to, end to end
   const config = testConfig({ CHIRPSTACK_EVENT_TOPIC: broker.template, MQTT_CLIENT_ID: `bgt-ops-ingest-${broker.id}`, INGEST_BATCH_MAX_MS: '5' });
   const ingest = await startIngest({ config, databaseUrl: db.url, mqttUrl: broker.url, log, metrics, metricsServer: false });
   t.teardown(() => ingest.stop());
-  const pub = await testPublisher(t, broker.url);
+  const pub = await testPublisher(t, broker);
   const up = (fCnt: number, fPort: number, data: number[]) =>
     pub.publishAsync(eventTopic(broker.template, first, 'up'), JSON.stringify(upEvent({ devEui: first, fCnt, fPort, data: Buffer.from(data) })), { qos: 1 });
   await up(1, 1, [1]); // occupied

@@ -212,8 +212,8 @@ const DOCS_LOCATION = `{
 
 /**
  * The v4.4+ shape (emit_fields) from a public capture, helium/helium-packet-router#285
- * (2023-12-26), values verbatim except the upstream-redacted IDs (devEui filled in so the
- * topic check passes, tenant/application/profile IDs left as redacted) and the cut-off
+ * (2023-12-26), values verbatim except the upstream-redacted IDs (devEui and applicationId
+ * filled in so the topic checks pass, tenant/profile IDs left as redacted) and the cut-off
  * crcStatus completed as "CRC_OK".
  */
 const DEV_EUI_T1000 = '2cf7f1c0530001a7';
@@ -222,7 +222,7 @@ const HELIUM_CAPTURE = JSON.stringify({
   time: '2023-12-22T11:56:17.743353+00:00',
   deviceInfo: {
     tenantId: '<REDACTED>', tenantName: 'JP Meijers',
-    applicationId: '<REDACTED>', applicationName: 'JP Sensecap T1000',
+    applicationId: APP, applicationName: 'JP Sensecap T1000',
     deviceProfileId: '<REDACTED>', deviceProfileName: 'SenseCap T1000 Roaming',
     deviceName: 'JP T1000', devEui: DEV_EUI_T1000,
     deviceClassEnabled: 'CLASS_A', tags: {},
@@ -366,7 +366,7 @@ t.test('parseEvent: docs examples and captures', async (t) => {
       time: new Date('2023-12-22T11:56:17.743Z'),
       timeRaw: '2023-12-22T11:56:17.743353+00:00',
       devEui: DEV_EUI_T1000.toUpperCase(),
-      applicationId: '<REDACTED>',
+      applicationId: APP,
       deviceName: 'JP T1000',
       deviceProfileName: 'SenseCap T1000 Roaming',
       tags: {},
@@ -405,6 +405,7 @@ t.test('parseEvent: docs examples and captures', async (t) => {
       deduplicationId: 'bf2a9746-1c8b-49be-a92e-f0b89c8534e4',
       time: new Date('2022-07-18T09:35:06.927Z'),
       devEui: EUI,
+      applicationId: APP,
       margin: 10,
       externalPowerSource: false,
       batteryLevelUnavailable: false,
@@ -415,6 +416,7 @@ t.test('parseEvent: docs examples and captures', async (t) => {
       deduplicationId: 'c9dbe358-2578-4fb7-b295-66b44edc45a6',
       time: new Date('2022-07-18T09:33:28.823Z'),
       devEui: EUI,
+      applicationId: APP,
       devAddr: '00189440',
     }],
     ['ack (docs)', topic('ack'), DOCS_ACK, {
@@ -422,6 +424,7 @@ t.test('parseEvent: docs examples and captures', async (t) => {
       deduplicationId: '856a03e7-80f6-4c26-b971-9dcb34a59c2e',
       time: new Date('2022-07-18T09:38:49.235Z'),
       devEui: EUI,
+      applicationId: APP,
       queueItemId: '1bbcab1d-6ec6-4136-b3f5-d63be1dc08de',
       acknowledged: true,
       fCntDown: 3,
@@ -430,6 +433,7 @@ t.test('parseEvent: docs examples and captures', async (t) => {
       kind: 'txack',
       time: new Date('2022-07-18T09:37:48.929Z'),
       devEui: EUI,
+      applicationId: APP,
       queueItemId: '42cb6459-a640-46ec-9623-bdff39dc4736',
       downlinkId: 3461958127,
       fCntDown: 2,
@@ -439,6 +443,7 @@ t.test('parseEvent: docs examples and captures', async (t) => {
       kind: 'log',
       time: new Date('2022-07-18T09:39:57.311Z'),
       devEui: EUI,
+      applicationId: APP,
       level: 'ERROR',
       code: 'UPLINK_MIC',
       description: 'MIC of join-request is invalid, make sure keys are correct',
@@ -516,7 +521,7 @@ t.test('parseEvent: protobuf-JSON leniency', async (t) => {
   // maccommand/dev_status.rs: batteryLevel is 0.0 on external power or when unavailable.
   t.same(status({ margin: 7, externalPowerSource: true, batteryLevelUnavailable: false, batteryLevel: 0 }), {
     kind: 'status', deduplicationId: 'bf2a9746-1c8b-49be-a92e-f0b89c8534e4', time: new Date('2022-07-18T09:35:06.927Z'),
-    devEui: EUI, margin: 7, externalPowerSource: true, batteryLevelUnavailable: false,
+    devEui: EUI, applicationId: APP, margin: 7, externalPowerSource: true, batteryLevelUnavailable: false,
   }, 'external power: no battery level');
   t.notOk('batteryLevel' in status({ batteryLevelUnavailable: true, batteryLevel: 0 }), 'unavailable: no battery level');
   t.notOk('margin' in status({}), 'margin absent when not sent');
@@ -524,11 +529,11 @@ t.test('parseEvent: protobuf-JSON leniency', async (t) => {
   const ack = parseEvent(topic('ack'), buf(JSON.stringify({
     time: '2022-07-18T09:38:49.235700766+00:00', deviceInfo: { devEui: EUI }, queueItemId: 'q1',
   })));
-  t.same(ack, { kind: 'ack', time: new Date('2022-07-18T09:38:49.235Z'), devEui: EUI, queueItemId: 'q1', acknowledged: false },
+  t.same(ack, { kind: 'ack', time: new Date('2022-07-18T09:38:49.235Z'), devEui: EUI, applicationId: APP, queueItemId: 'q1', acknowledged: false },
     'ack before emit_fields: acknowledged omitted = false, no deduplicationId');
 
   const log = parseEvent(topic('log'), buf(JSON.stringify({ time: '2022-07-18T09:39:57Z', deviceInfo: { devEui: EUI } })));
-  t.same(log, { kind: 'log', time: new Date('2022-07-18T09:39:57Z'), devEui: EUI, level: 'INFO', code: 'UNKNOWN', description: '', context: {} },
+  t.same(log, { kind: 'log', time: new Date('2022-07-18T09:39:57Z'), devEui: EUI, applicationId: APP, level: 'INFO', code: 'UNKNOWN', description: '', context: {} },
     'log enum defaults (INFO, UNKNOWN) omitted before emit_fields');
 });
 
@@ -625,6 +630,12 @@ t.test('parseEvent: errors', async (t) => {
 
     ['devEui differs from topic', topic('up', '0202020202020202'), buf(DOCS_UP), 'dev_eui_mismatch', /up\.deviceInfo\.devEui 0101010101010101 does not match the topic's dev_eui 0202020202020202/],
     ['devEui differs (status)', topic('status', '0202020202020202'), buf(DOCS_STATUS), 'dev_eui_mismatch', /status\.deviceInfo\.devEui/],
+
+    // The application decides which tenant's device an event may speak for (src/domain/application-binding.ts).
+    ['applicationId differs from topic', { ...topic('up'), applicationId: 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa' }, buf(DOCS_UP), 'topic_application_mismatch', /^up\.deviceInfo\.applicationId 17c82e96-be03-4f38-aef3-f83d48582d97 does not match the topic's application_id aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa$/],
+    ['applicationId differs (log)', { ...topic('log'), applicationId: 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa' }, buf(DOCS_LOG), 'topic_application_mismatch', /^log\.deviceInfo\.applicationId /],
+    ['applicationId not a UUID', topic('up'), up((o) => { o.deviceInfo.applicationId = 'app-1/#'; }), 'bad_application_id', /^up\.deviceInfo\.applicationId is not a UUID$/],
+    ['topic application_id not a UUID', { ...topic('up'), applicationId: 'parking' }, buf(DOCS_UP), 'bad_application_id', /^the topic's application_id is not a UUID$/],
 
     ['up.time words', topic('up'), up((o) => { o.time = 'yesterday'; }), 'bad_time', /^up\.time "yesterday" is not an RFC3339 timestamp$/],
     ['up.time Feb 30', topic('up'), up((o) => { o.time = '2022-02-30T09:34:15.775023242+00:00'; }), 'bad_time', /^up\.time /],
