@@ -18,10 +18,12 @@ import { siteRoutes } from './routes/sites.js';
 import { spaceRoutes } from './routes/spaces.js';
 import { userRoutes } from './routes/users.js';
 import { deviceRoutes } from './routes/devices.js';
+import { deviceBindingRoutes } from './routes/device-binding.js';
 import { deviceDownlinkRoutes } from './routes/device-downlinks.js';
 import { displayPolicyRoutes } from './routes/display-policy.js';
 import { unclaimedDeviceRoutes } from './routes/unclaimed-devices.js';
 import { tenantChirpstackRoutes } from './routes/tenant-chirpstack.js';
+import { chirpstackKeyBox } from '../src/storage/chirpstack-keys.js';
 import { gatewayRoutes } from './routes/gateways.js';
 import { eventRoutes } from './routes/events.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -73,8 +75,9 @@ export function allRoutes(deps: AppDeps): RouteDef[] {
     ...unclaimedDeviceRoutes({ pool }),
     ...deviceRoutes({ pool }),
     ...deviceDownlinkRoutes({ pool }),
+    ...deviceBindingRoutes({ pool }),
     ...displayPolicyRoutes({ pool }),
-    ...tenantChirpstackRoutes({ pool }),
+    ...tenantChirpstackRoutes({ pool, chirpstackApiUrl: config.chirpstackApiUrl, keyBox: chirpstackKeyBox(config.jwtSecret) }),
     ...gatewayRoutes({ pool, gatewayOfflineMinutes: config.gatewayOfflineMinutes }),
     ...eventRoutes({ live: deps.live }),
     ...dashboardRoutes({ pool, settings: config, live: deps.live }),

@@ -1,9 +1,11 @@
 /** Owns the SQL for devices as the API manages them: registration, lookup, listing, edits, assignment, deletion. */
 import type { Queryable } from '../db/pool.js';
+import { DeviceClaimedElsewhereError } from '../errors.js';
+import { deviceClaimedElsewhere } from './claims.js';
 
 const COLUMNS = `id, tenant_id, dev_eui, name, device_type, manufacturer, model, decoder, enabled, config, status,
   lifecycle_state, assigned_space_id, assigned_at, last_seen_at, battery, battery_volts, low_battery, rssi, snr,
-  last_gateway_eui, uplink_count, application_id, created_at, updated_at`;
+  last_gateway_eui, uplink_count, application_id, application_bound_by, application_bound_at, created_at, updated_at`;
 
 export const DEVICE_STATUSES = ['unassigned', 'assigned', 'offline', 'maintenance'] as const;
 export const LIFECYCLE_STATES = ['provisioned', 'commissioned', 'operational', 'decommissioned'] as const;
@@ -32,7 +34,10 @@ export interface DeviceRow {
   last_gateway_eui: string | null;
   /** bigint: node-postgres returns it as text. */
   uplink_count: number | string;
+  /** The ChirpStack application the device is bound to (src/domain/application-binding.ts). */
   application_id: string | null;
+  application_bound_by: 'first_event' | 'sync' | 'user' | 'migration' | null;
+  application_bound_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -62,6 +67,9 @@ export function deviceJson(d: DeviceRow) {
     snr: d.snr,
     last_gateway_eui: d.last_gateway_eui,
     uplink_count: Number(d.uplink_count),
+    chirpstack_application_id: d.application_id,
+    chirpstack_application_bound_by: d.application_bound_by,
+    chirpstack_application_bound_at: d.application_bound_at,
     application_id: d.application_id,
     created_at: d.created_at,
     updated_at: d.updated_at,
@@ -81,14 +89,24 @@ export interface NewDevice {
 /**
  * Registers a device. A DevEUI that was sending before registration (held in
  * unclaimed_devices) brings its last-seen facts along at once.
+ *
+ * A DevEUI heard (or listed by ChirpStack) under an application another tenant mapped is
+ * refused first (baygate_device_claimed_elsewhere, 0019, reads the tenant from the
+ * transaction): registering it would hand that tenant's device to this one. It runs in the
+ * caller's transaction before the claim deletes the unclaimed row it looks at.
  */
 export async function insertDevice(c: Queryable, tenantId: string, d: NewDevice): Promise<DeviceRow> {
+  if (await deviceClaimedElsewhere(c, d.dev_eui)) throw new DeviceClaimedElsewhereError();
   const r = await c.query<DeviceRow>(
     `WITH claimed AS (SELECT * FROM baygate_claim_unclaimed($2))
      INSERT INTO devices (tenant_id, dev_eui, name, device_type, manufacturer, model, decoder, config,
-                          application_id, last_seen_at, uplink_count, rssi, snr, last_gateway_eui)
+                          application_id, application_bound_by, application_bound_at,
+                          last_seen_at, uplink_count, rssi, snr, last_gateway_eui)
      SELECT $1, upper($2), $3, $4, $5, $6, $7, coalesce($8, '{}'::jsonb),
-            claimed.application_id, claimed.last_seen_at, coalesce(claimed.uplink_count, 0),
+            -- The application it was heard under binds it, as its first event would have.
+            claimed.application_id, CASE WHEN claimed.application_id IS NOT NULL THEN 'first_event' END,
+            CASE WHEN claimed.application_id IS NOT NULL THEN claimed.first_seen_at END,
+            claimed.last_seen_at, coalesce(claimed.uplink_count, 0),
             claimed.last_rssi, claimed.last_snr, claimed.last_gateway_eui
        FROM (SELECT 1) one LEFT JOIN claimed ON true
      RETURNING ${COLUMNS}`,
@@ -277,4 +295,33 @@ export async function latestReadings(c: Queryable, deviceId: string, limit: numb
 export async function spaceExists(c: Queryable, spaceId: string): Promise<boolean> {
   const r = await c.query(`SELECT 1 FROM spaces WHERE id = $1 AND deleted_at IS NULL`, [spaceId]);
   return (r.rowCount ?? 0) > 0;
+}
+
+/**
+ * Binds a device to a ChirpStack application, or clears its binding (null: the next event
+ * accepted for it binds it again), as a person's explicit act: recorded as a device event
+ * naming who. Returns the device as it is now, or null if there is none.
+ */
+export async function setApplicationBinding(c: Queryable, deviceId: string, applicationId: string | null, userId: string): Promise<DeviceRow | null> {
+  const r = await c.query<DeviceRow>(
+    `WITH prev AS (SELECT id AS pid, tenant_id AS ptenant, application_id AS papp FROM devices WHERE id = $1 AND deleted_at IS NULL FOR UPDATE),
+     upd AS (
+       UPDATE devices d SET application_id = $2, application_bound_by = CASE WHEN $2::text IS NULL THEN NULL ELSE 'user' END,
+              application_bound_at = CASE WHEN $2::text IS NULL THEN NULL ELSE now() END, updated_at = now()
+         FROM prev WHERE d.id = prev.pid
+       RETURNING ${COLUMNS}),
+     ev AS (
+       INSERT INTO device_events (tenant_id, device_id, kind, data, at)
+       SELECT ptenant, pid, 'application_binding', jsonb_build_object('from', papp, 'to', $2::text, 'by_user_id', $3::uuid), now()
+         FROM prev)
+     SELECT * FROM upd`,
+    [deviceId, applicationId, userId],
+  );
+  return r.rows[0] ?? null;
+}
+
+/** Whether another tenant mapped the application (migration 0018); names no tenant. */
+export async function applicationMappedElsewhere(c: Queryable, applicationId: string): Promise<boolean> {
+  const r = await c.query<{ elsewhere: boolean }>(`SELECT baygate_application_mapped_elsewhere($1) AS elsewhere`, [applicationId]);
+  return r.rows[0]!.elsewhere;
 }
