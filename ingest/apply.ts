@@ -514,10 +514,12 @@ async function admitByApplication(c: PoolClient, items: Routed[], refuse: (item:
   const binding = new Map<string, string | null>();
   const toBind = new Map<string, string>();
   const admitted: Routed[] = [];
+  // One tenant's items: its mapping is the same for every device.
+  const mapped = new Set(items[0]?.device.mappedApplications ?? []);
   for (const item of items) {
     const { device, ev } = item;
     const current = binding.has(device.id) ? binding.get(device.id)! : device.applicationId;
-    const verdict = checkApplication(current, new Set(device.mappedApplications), ev.applicationId || null);
+    const verdict = checkApplication(current, mapped, ev.applicationId || null);
     if (!verdict.accept) {
       refuse(item, verdict.refusal);
       continue;

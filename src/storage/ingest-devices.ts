@@ -25,12 +25,20 @@ export interface RoutedDevice {
 
 export async function routeDevices(c: Queryable, devEuis: string[]): Promise<Map<string, RoutedDevice>> {
   if (devEuis.length === 0) return new Map();
+  // Each tenant's mapped applications once per batch, not once per device.
   const r = await c.query<RoutedDevice>(
-    `SELECT id, tenant_id AS "tenantId", dev_eui AS "devEui", device_type AS "deviceType", decoder, enabled,
-            assigned_space_id AS "assignedSpaceId", lifecycle_state AS "lifecycleState", status,
-            last_f_cnt AS "lastFCnt", last_frame_at AS "lastFrameAt", application_id AS "applicationId",
-            ARRAY(SELECT a.application_id::text FROM tenant_chirpstack_applications a WHERE a.tenant_id = d.tenant_id) AS "mappedApplications"
-       FROM devices d WHERE dev_eui = ANY($1::text[]) AND deleted_at IS NULL`,
+    `WITH d AS (
+       SELECT id, tenant_id, dev_eui, device_type, decoder, enabled, assigned_space_id, lifecycle_state, status,
+              last_f_cnt, last_frame_at, application_id
+         FROM devices WHERE dev_eui = ANY($1::text[]) AND deleted_at IS NULL),
+     m AS (
+       SELECT a.tenant_id, array_agg(a.application_id::text) AS apps
+         FROM tenant_chirpstack_applications a WHERE a.tenant_id IN (SELECT tenant_id FROM d) GROUP BY a.tenant_id)
+     SELECT d.id, d.tenant_id AS "tenantId", d.dev_eui AS "devEui", d.device_type AS "deviceType", d.decoder, d.enabled,
+            d.assigned_space_id AS "assignedSpaceId", d.lifecycle_state AS "lifecycleState", d.status,
+            d.last_f_cnt AS "lastFCnt", d.last_frame_at AS "lastFrameAt", d.application_id AS "applicationId",
+            coalesce(m.apps, '{}') AS "mappedApplications"
+       FROM d LEFT JOIN m ON m.tenant_id = d.tenant_id`,
     [devEuis],
   );
   return new Map(r.rows.map((d) => [d.devEui, d]));
