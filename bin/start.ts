@@ -97,12 +97,13 @@ async function main(): Promise<void> {
     const api = await startApi(config, databaseUrl, log.child({ process: 'api' }), metrics, ingest.readyChecks);
     stops.push(() => api.stop());
     log.info(`API on ${api.url} (health: ${api.url}/health)`);
+    // The one place the ChirpStack identity's password is shown, on purpose: it is what a
+    // user copies into ChirpStack's [integration.mqtt] `server` (README "Run it").
+    // It goes to the terminal only, never through the logger; before "baygate is up", so
+    // whoever waits for that line has this one too.
+    if (chirpstackUrl) console.log(`ChirpStack [integration.mqtt] server: ${chirpstackUrl} (credentials in ${config.dataDir}/mqtt-credentials.json)`);
     // A plain line for people and for the start-up test, whatever LOG_LEVEL says.
     console.log(`baygate is up: API ${api.url}, MQTT ${mqttUrl.replace(/\/\/[^@/]*@/, '//***@')}`);
-    // The one place the ChirpStack identity's password is shown, on purpose: it is what a
-    // user copies into ChirpStack's [integration.mqtt] `server` (README "Connecting ChirpStack").
-    // It goes to the terminal only, never through the logger.
-    if (chirpstackUrl) console.log(`ChirpStack [integration.mqtt] server: ${chirpstackUrl} (credentials in ${config.dataDir}/mqtt-credentials.json)`);
   } catch (err) {
     console.error(`baygate failed to start: ${err instanceof Error ? err.message : String(err)}`);
     await shutdown(1);

@@ -170,6 +170,7 @@ t.test('every role against every site, space, user, device, gateway and webhook 
     { method: 'patch', route: '/api/v6/devices/:id', call: async () => ({ path: `/api/v6/devices/${device.id}`, json: { name: 'Patch' } }), expect: [403, 200, 200, 200, 200] },
     { method: 'delete', route: '/api/v6/devices/:id', call: async () => ({ path: `/api/v6/devices/${(await newDevice()).id}` }), expect: [403, 200, 200, 200, 200], unchanged: stillThere },
     { method: 'post', route: '/api/v6/devices/:id/assign', call: async () => ({ path: `/api/v6/devices/${device.id}/assign`, json: { space_id: deviceSpace } }), expect: [403, 200, 200, 200, 200] },
+    { method: 'put', route: '/api/v6/devices/:id/chirpstack-application', call: async () => ({ path: `/api/v6/devices/${device.id}/chirpstack-application`, json: { chirpstack_application_id: null } }), expect: [403, 200, 200, 200, 200] },
     { method: 'post', route: '/api/v6/devices/:id/unassign', call: async () => ({ path: `/api/v6/devices/${device.id}/unassign`, json: {} }), expect: [403, 200, 200, 200, 200] },
     { method: 'post', route: '/api/v6/gateways', call: async () => ({ path: '/api/v6/gateways', json: { gateway_eui: eui(), name: 'New' } }), expect: [403, 201, 201, 201, 201] },
     { method: 'get', route: '/api/v6/gateways', call: async () => ({ path: '/api/v6/gateways' }), expect: ALL_READ },
