@@ -1,8 +1,9 @@
-// Webhook signatures and the SSRF address check: pure functions, table-driven.
+// Webhook signatures, the inbound bearer credential and the SSRF address check: pure functions, table-driven.
 import t from 'tap';
 import { createHmac } from 'node:crypto';
 import { signatureHeader, verifySignature, newSecret } from '../../src/webhooks/signature.js';
 import { isRefusedAddress } from '../../src/webhooks/target.js';
+import { bearerToken, verifyBearer } from '../../src/webhooks/bearer.js';
 import { retryDelaySeconds } from '../../ingest/jobs/deliver-webhooks.js';
 
 const secret = newSecret();
@@ -28,6 +29,27 @@ t.test('verifySignature', async (t) => {
   for (const [name, header, secrets, want] of cases) t.same(verifySignature(header, body, secrets, now), want, name);
   t.same(verifySignature(signatureHeader(secret, body, now), body, [secret], now), { ok: true }, 'signatureHeader round-trips');
   t.match(newSecret(), /^whsec_[A-Za-z0-9_-]{43}$/);
+});
+
+t.test('bearerToken and verifyBearer: the static header ChirpStack can send', async (t) => {
+  const cases: [string, string | undefined, string | undefined][] = [
+    ['Bearer', `Bearer ${secret}`, secret],
+    ['scheme in any case (RFC 9110 §11.1)', `bEARER ${secret}`, secret],
+    ['several spaces, trailing space', `Bearer   ${secret} `, secret],
+    ['no header', undefined, undefined],
+    ['empty', '', undefined],
+    ['no scheme', secret, undefined],
+    ['Basic', `Basic ${Buffer.from(`u:${secret}`).toString('base64')}`, undefined],
+    ['two tokens', `Bearer ${secret} ${secret}`, undefined],
+    ['no token', 'Bearer ', undefined],
+  ];
+  for (const [name, header, want] of cases) t.equal(bearerToken(header), want, name);
+  t.equal(verifyBearer(secret, [secret]), true, 'the current secret');
+  t.equal(verifyBearer(secret, [newSecret(), secret]), true, 'the previous secret during rotation');
+  t.equal(verifyBearer(secret, [newSecret()]), false, 'another secret');
+  t.equal(verifyBearer(secret.slice(0, -1), [secret]), false, 'a prefix');
+  t.equal(verifyBearer(`${secret}x`, [secret]), false, 'longer');
+  t.equal(verifyBearer(secret, []), false, 'no secrets');
 });
 
 t.test('isRefusedAddress', async (t) => {
