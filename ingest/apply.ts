@@ -18,18 +18,20 @@ import { checkApplication, type ApplicationRefusal } from '../src/domain/applica
 import { DecodeError, getDecoder, type Reading } from '../src/domain/decoders/index.js';
 import { insertReadings, type ReadingRow } from '../src/storage/readings.js';
 import { lockSpaces, readSpaces, writeSpaceStates, appendSpaceEvents, type SpaceEventRow, type SpaceStateRow } from '../src/storage/space-state.js';
-import { bindApplications, routeDevices, writeDeviceHealth, writeDeviceStatus, type DeviceHealth, type DeviceStatusUpdate, type RoutedDevice } from '../src/storage/ingest-devices.js';
-import { insertDeviceEvents, type DeviceEventRow } from '../src/storage/device-events.js';
+import { bindApplications, routeDevices, writeDeviceHealth, type DeviceHealth, type RoutedDevice } from '../src/storage/ingest-devices.js';
 import { touchGateways, type GatewaySighting } from '../src/storage/gateways.js';
 import { recordUnclaimed, type UnclaimedSighting } from '../src/storage/unclaimed.js';
 import { insertDeadLetters, type DeadLetterRow } from '../src/storage/dead-letters.js';
 import { checkInOutFromEffects, recordCheckInOut } from '../src/storage/reservations.js';
 import type { SpaceEventNotice } from '../src/events.js';
-import { EventParseError, parseEvent, type ChirpstackEvent, type CompiledTopicTemplate, type UpEvent } from './chirpstack.js';
+import type { CompiledTopicTemplate } from './chirpstack.js';
+import { applyDeviceEvents, dedupKey, EventParseError, parseEvent, type AppliedEvent, type ChirpstackEvent, type Encoding, type UpEvent } from './events/index.js';
 
 export interface InboundMessage {
   topic: string;
   payload: Buffer;
+  /** How the payload is encoded, when the sender said so (HTTP Content-Type); told by content when absent (MQTT). */
+  encoding?: Encoding;
   /** When baygate received it (ms since the epoch); the batch's start when absent. */
   receivedAt?: number;
 }
@@ -65,7 +67,7 @@ export interface BatchResult {
   /** Uplinks from DevEUIs no tenant registered. */
   unclaimed: number;
   deadLettered: number;
-  /** Events other than `up` recorded for devices (status, join, ack, txack, log). */
+  /** Events other than `up` applied to devices (status, join, ack, txack, log, location). */
   deviceEvents: number;
   /** Events counted and ignored (unknown kinds, events for unknown devices). */
   ignored: number;
@@ -81,9 +83,6 @@ export interface BatchResult {
   /** Events applied at their receive time, by why their own time was not used. */
   clockCorrections: Partial<Record<ClockCorrection, number>>;
 }
-
-/** The kinds ingest applies; `other` is counted and ignored at parse. */
-type AppliedEvent = Exclude<ChirpstackEvent, { kind: 'other' }>;
 
 /** A parsed event with when it was received and, if its own time was replaced, what it claimed. */
 interface Received {
@@ -111,23 +110,6 @@ interface DeviceProgress {
 
 /** The space_events cause of the first change after a device comes back from `offline`. */
 export const COMMS_RESTORED_CAUSE = 'comms_restored';
-
-function dedupKey(ev: AppliedEvent): string | null {
-  switch (ev.kind) {
-    case 'up':
-    case 'status':
-    case 'join':
-      return `${ev.kind}:${ev.deduplicationId}`;
-    case 'ack':
-      return `ack:${ev.queueItemId}:${ev.acknowledged}`;
-    case 'txack':
-      return `txack:${ev.queueItemId}:${ev.downlinkId ?? ''}`;
-    case 'log':
-      return `log:${ev.devEui}:${ev.time.toISOString()}:${ev.code}:${ev.context.deduplication_id ?? ev.description}`;
-    default:
-      return null;
-  }
-}
 
 /** The state-machine input a decoded reading carries, if any. */
 function inputOf(reading: Reading, frame: Frame, lastFrame: Frame | null): SpaceInput | null {
@@ -200,7 +182,7 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
     }
     let ev: ChirpstackEvent;
     try {
-      ev = parseEvent(match, msg.payload);
+      ev = parseEvent(match, msg.payload, msg.encoding);
     } catch (err) {
       const reason = err instanceof EventParseError ? err.reason : 'parse_failed';
       dead(untenantedDead, { tenantId: scope?.tenantId ?? null, topic: msg.topic, payload: msg.payload, reason, error: (err as Error).message, decoder: null, devEui: match.devEui });
@@ -343,36 +325,9 @@ export async function applyBatch(c: PoolClient, topics: CompiledTopicTemplate, m
     await writeDeviceHealth(c, [...progress.values()].map((p) => p.health));
     await touchGateways(c, tenantId, gateways);
 
-    // Other event kinds: what they say about the device.
-    const statusUpdates: DeviceStatusUpdate[] = [];
-    const deviceEvents: DeviceEventRow[] = [];
-    for (const item of items) {
-      const { ev, device } = item;
-      if (ev.kind === 'up') continue;
-      result.deviceEvents++;
-      const base = { tenantId, deviceId: device.id, kind: ev.kind, at: ev.time, dedupKey: dedupKey(ev) };
-      switch (ev.kind) {
-        case 'status':
-          statusUpdates.push({ id: device.id, batteryPercent: ev.batteryLevel ?? null, margin: ev.margin ?? null, externalPower: ev.externalPowerSource, joinedAt: null, devAddr: null });
-          deviceEvents.push({ ...base, code: null, level: null, description: null, queueItemId: null, data: { battery_level: ev.batteryLevel ?? null, margin: ev.margin ?? null, external_power_source: ev.externalPowerSource, battery_level_unavailable: ev.batteryLevelUnavailable } });
-          break;
-        case 'join':
-          statusUpdates.push({ id: device.id, batteryPercent: null, margin: null, externalPower: null, joinedAt: seenAt(item), devAddr: ev.devAddr ?? null });
-          deviceEvents.push({ ...base, code: null, level: null, description: null, queueItemId: null, data: { dev_addr: ev.devAddr ?? null } });
-          break;
-        case 'ack':
-          deviceEvents.push({ ...base, code: ev.acknowledged ? 'ACK' : 'NACK', level: null, description: null, queueItemId: ev.queueItemId, data: { acknowledged: ev.acknowledged, f_cnt_down: ev.fCntDown ?? null } });
-          break;
-        case 'txack':
-          deviceEvents.push({ ...base, code: 'TXACK', level: null, description: null, queueItemId: ev.queueItemId, data: { downlink_id: ev.downlinkId ?? null, f_cnt_down: ev.fCntDown ?? null, gateway_id: ev.gatewayId ?? null } });
-          break;
-        case 'log':
-          deviceEvents.push({ ...base, code: ev.code, level: ev.level, description: ev.description, queueItemId: null, data: { context: ev.context } });
-          break;
-      }
-    }
-    await writeDeviceStatus(c, statusUpdates);
-    await insertDeviceEvents(c, deviceEvents);
+    // Other event kinds: what each says about its device is its kind's (ingest/events/<kind>.ts).
+    const others = items.flatMap((item) => (item.ev.kind === 'up' ? [] : [{ ev: item.ev, device: item.device, tenantId, seenAt: seenAt(item) }]));
+    result.deviceEvents += await applyDeviceEvents(c, others);
     await insertDeadLetters(c, tenantDead);
     // Last for the tenant: the event-order lock it takes is then held only until COMMIT
     // (the next tenants' writes aside), which keeps concurrent ingest lanes from queueing on it.

@@ -113,10 +113,11 @@ t.test('ingest end to end', async (t) => {
     await waitFor(async () => (await db.owner.query('SELECT current_state FROM spaces WHERE id = $1', [good.body.id])).rows[0].current_state === 'occupied', 10_000, 'good frames applied');
     const reasons = (await db.owner.query('SELECT reason, decoder, tenant_id IS NOT NULL AS tenanted FROM dead_letters ORDER BY reason')).rows;
     t.same(reasons, [
+      // Cut protobuf: neither JSON nor a well-formed UplinkEvent.
+      { reason: 'bad_protobuf', decoder: null, tenanted: false },
       { reason: 'bad_time', decoder: null, tenanted: false },
       { reason: 'decode_failed', decoder: 'nwave-nps405', tenanted: true },
       { reason: 'not_json', decoder: null, tenanted: false },
-      { reason: 'protobuf', decoder: null, tenanted: false },
     ]);
     const seen = await api.request('GET', `/api/v6/devices/${dev.body.id}`, { token });
     t.equal(seen.body.uplink_count, 3, 'the undecodable uplink still advanced last_seen and the count');

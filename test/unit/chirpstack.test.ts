@@ -1,19 +1,19 @@
 /**
- * ChirpStack v4 event topics and payloads (ingest/chirpstack.ts), table-driven.
- * Example payloads are copied verbatim from the ChirpStack docs, `src/chirpstack/integrations/events.md`
- * (chirpstack/chirpstack-docs), unless a case says otherwise.
+ * ChirpStack v4 event topics (ingest/chirpstack.ts) and payloads (ingest/events/), table-driven.
+ * Example payloads are ChirpStack's documented ones (test/fixtures/chirpstack/, README.md
+ * there names the source), unless a case says otherwise.
  */
 import t from 'tap';
+import { compileTopicTemplate, type TopicMatch } from '../../ingest/chirpstack.js';
 import {
-  compileTopicTemplate,
   EventParseError,
   MAX_JSON_DEPTH,
   MAX_PAYLOAD_BYTES,
   parseEvent,
   parseRfc3339,
   type ChirpstackEvent,
-  type TopicMatch,
-} from '../../ingest/chirpstack.js';
+} from '../../ingest/events/index.js';
+import { fixtureJson, fixtureProtobuf } from '../fixtures/chirpstack/make-protobuf.js';
 
 const APP = '17c82e96-be03-4f38-aef3-f83d48582d97';
 const EUI = '0101010101010101';
@@ -23,192 +23,17 @@ function topic(event: string, devEui = EUI): TopicMatch {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Verbatim docs examples (events.md). Kept as text, tabs and all.
+// ChirpStack's documented examples (test/fixtures/chirpstack/<kind>.json), as text, tabs and all.
 
-const DOCS_UP = `{
-	"deduplicationId": "3ac7e3c4-4401-4b8d-9386-a5c902f9202d",
-	"time": "2022-07-18T09:34:15.775023242+00:00",
-	"deviceInfo": {
-		"tenantId": "52f14cd4-c6f1-4fbd-8f87-4025e1d49242",
-		"tenantName": "ChirpStack",
-		"applicationId": "17c82e96-be03-4f38-aef3-f83d48582d97",
-		"applicationName": "Test application",
-		"deviceProfileId": "14855bf7-d10d-4aee-b618-ebfcb64dc7ad",
-		"deviceProfileName": "Test device-profile",
-		"deviceName": "Test device",
-		"devEui": "0101010101010101",
-		"tags": {
-			"key": "value"
-		}
-	},
-	"devAddr": "00189440",
-	"dr": 1,
-	"fPort": 1,
-	"data": "qg==",
-	"rxInfo": [{
-		"gatewayId": "0016c001f153a14c",
-		"uplinkId": 4217106255,
-		"rssi": -36,
-		"snr": 10.5,
-		"context": "E3OWOQ==",
-		"metadata": {
-			"region_name": "eu868",
-			"region_common_name": "EU868"
-		}
-	}],
-	"txInfo": {
-		"frequency": 867100000,
-		"modulation": {
-			"lora": {
-				"bandwidth": 125000,
-				"spreadingFactor": 11,
-				"codeRate": "CR_4_5"
-			}
-		}
-	}
-}`;
+const DOCS_UP = fixtureJson('up').toString('utf8');
 
-const DOCS_STATUS = `{
-	"deduplicationId": "bf2a9746-1c8b-49be-a92e-f0b89c8534e4",
-	"time": "2022-07-18T09:35:06.927172638+00:00",
-	"deviceInfo": {
-		"tenantId": "52f14cd4-c6f1-4fbd-8f87-4025e1d49242",
-		"tenantName": "ChirpStack",
-		"applicationId": "17c82e96-be03-4f38-aef3-f83d48582d97",
-		"applicationName": "Test application",
-		"deviceProfileId": "14855bf7-d10d-4aee-b618-ebfcb64dc7ad",
-		"deviceProfileName": "Test device-profile",
-		"deviceName": "Test device",
-		"devEui": "0101010101010101"
-	},
-	"margin": 10,
-	"batteryLevel": 88.3
-}`;
+const DOCS_STATUS = fixtureJson('status').toString('utf8');
 
-const DOCS_JOIN = `{
-	"deduplicationId": "c9dbe358-2578-4fb7-b295-66b44edc45a6",
-	"time": "2022-07-18T09:33:28.823500726+00:00",
-	"deviceInfo": {
-		"tenantId": "52f14cd4-c6f1-4fbd-8f87-4025e1d49242",
-		"tenantName": "ChirpStack",
-		"applicationId": "17c82e96-be03-4f38-aef3-f83d48582d97",
-		"applicationName": "Test application",
-		"deviceProfileId": "14855bf7-d10d-4aee-b618-ebfcb64dc7ad",
-		"deviceProfileName": "Test device-profile",
-		"deviceName": "Test device",
-		"devEui": "0101010101010101",
-		"tags": {
-			"key": "value"
-		}
-	},
-	"devAddr": "00189440"
-}`;
-
-const DOCS_ACK = `{
-	"deduplicationId": "856a03e7-80f6-4c26-b971-9dcb34a59c2e",
-	"time": "2022-07-18T09:38:49.235700766+00:00",
-	"deviceInfo": {
-		"tenantId": "52f14cd4-c6f1-4fbd-8f87-4025e1d49242",
-		"tenantName": "ChirpStack",
-		"applicationId": "17c82e96-be03-4f38-aef3-f83d48582d97",
-		"applicationName": "Test application",
-		"deviceProfileId": "14855bf7-d10d-4aee-b618-ebfcb64dc7ad",
-		"deviceProfileName": "Test device-profile",
-		"deviceName": "Test device",
-		"devEui": "0101010101010101",
-		"tags": {
-			"key": "value"
-		}
-	},
-	"queueItemId": "1bbcab1d-6ec6-4136-b3f5-d63be1dc08de",
-	"acknowledged": true,
-	"fCntDown": 3
-}`;
-
-const DOCS_TXACK = `{
-	"downlinkId": 3461958127,
-	"time": "2022-07-18T09:37:48.929184085+00:00",
-	"deviceInfo": {
-		"tenantId": "52f14cd4-c6f1-4fbd-8f87-4025e1d49242",
-		"tenantName": "ChirpStack",
-		"applicationId": "17c82e96-be03-4f38-aef3-f83d48582d97",
-		"applicationName": "Test application",
-		"deviceProfileId": "14855bf7-d10d-4aee-b618-ebfcb64dc7ad",
-		"deviceProfileName": "Test device-profile",
-		"deviceName": "Test device",
-		"devEui": "0101010101010101",
-		"tags": {
-			"key": "value"
-		}
-	},
-	"queueItemId": "42cb6459-a640-46ec-9623-bdff39dc4736",
-	"fCntDown": 2,
-	"gatewayId": "0016c001f153a14c",
-	"txInfo": {
-		"frequency": 867900000,
-		"power": 14,
-		"modulation": {
-			"lora": {
-				"bandwidth": 125000,
-				"spreadingFactor": 7,
-				"codeRate": "CR_4_5",
-				"polarizationInversion": true
-			}
-		},
-		"timing": {
-			"delay": {
-				"delay": "1s"
-			}
-		},
-		"context": "ICYVGw=="
-	}
-}`;
-
-const DOCS_LOG = `{
-	"time": "2022-07-18T09:39:57.311414029+00:00",
-	"deviceInfo": {
-		"tenantId": "52f14cd4-c6f1-4fbd-8f87-4025e1d49242",
-		"tenantName": "ChirpStack",
-		"applicationId": "17c82e96-be03-4f38-aef3-f83d48582d97",
-		"applicationName": "Test application",
-		"deviceProfileId": "14855bf7-d10d-4aee-b618-ebfcb64dc7ad",
-		"deviceProfileName": "Test device-profile",
-		"deviceName": "Test device",
-		"devEui": "0101010101010101",
-		"tags": {
-			"key": "value"
-		}
-	},
-	"level": "ERROR",
-	"code": "UPLINK_MIC",
-	"description": "MIC of join-request is invalid, make sure keys are correct",
-	"context": {
-		"deduplication_id": "4e91db13-5ce3-4c8c-ab0f-dfc626cf0771"
-	}
-}`;
-
-const DOCS_LOCATION = `{
-	"deduplicationId": "63d870b9-b769-4d88-8b33-8e43f58851a7",
-	"time": "2022-07-18T09:55:11.059481003+00:00",
-	"deviceInfo": {
-		"tenantId": "52f14cd4-c6f1-4fbd-8f87-4025e1d49242",
-		"tenantName": "ChirpStack",
-		"applicationId": "17c82e96-be03-4f38-aef3-f83d48582d97",
-		"applicationName": "Test application",
-		"deviceProfileId": "14855bf7-d10d-4aee-b618-ebfcb64dc7ad",
-		"deviceProfileName": "Test device-profile",
-		"deviceName": "Test device",
-		"devEui": "0101010101010101",
-		"tags": {
-			"key": "value"
-		}
-	},
-	"location": {
-		"latitude": 37.344214,
-		"longitude": -8.839375,
-		"altitude": 2
-	}
-}`;
+const DOCS_JOIN = fixtureJson('join').toString('utf8');
+const DOCS_ACK = fixtureJson('ack').toString('utf8');
+const DOCS_TXACK = fixtureJson('txack').toString('utf8');
+const DOCS_LOG = fixtureJson('log').toString('utf8');
+const DOCS_LOCATION = fixtureJson('location').toString('utf8');
 
 /**
  * The v4.4+ shape (emit_fields) from a public capture, helium/helium-packet-router#285
@@ -449,8 +274,20 @@ t.test('parseEvent: docs examples and captures', async (t) => {
       description: 'MIC of join-request is invalid, make sure keys are correct',
       context: { deduplication_id: '4e91db13-5ce3-4c8c-ab0f-dfc626cf0771' },
     }],
-    ['location (docs) is other', topic('location'), DOCS_LOCATION, {
-      kind: 'other', event: 'location', devEui: EUI, time: new Date('2022-07-18T09:55:11.059Z'),
+    ['location (docs)', topic('location'), DOCS_LOCATION, {
+      kind: 'location',
+      deduplicationId: '63d870b9-b769-4d88-8b33-8e43f58851a7',
+      time: new Date('2022-07-18T09:55:11.059Z'),
+      devEui: EUI,
+      applicationId: APP,
+      latitude: 37.344214,
+      longitude: -8.839375,
+      altitude: 2,
+      // common.Location has no emit_fields: LocationSource UNKNOWN (0) and accuracy 0 are omitted.
+      source: 'UNKNOWN',
+    }],
+    ['integration (docs, v4.0–v4.13 LoRa Cloud) is other', topic('integration', '0016C001F000175A'), fixtureJson('integration').toString('utf8'), {
+      kind: 'other', event: 'integration', devEui: '0016C001F000175A', time: new Date('2022-07-18T10:02:15.812Z'),
     }],
     ['unknown event without time is other', topic('integration'), '{"deviceInfo": {}}', {
       kind: 'other', event: 'integration', devEui: EUI,
@@ -565,23 +402,27 @@ t.test('parseRfc3339', async (t) => {
 // ---------------------------------------------------------------------------------------------
 // Every error reason, each naming its field
 
-/** A protobuf UplinkEvent prefix (field 1 deduplication_id, field 2 time) as `json=false` sends it. */
-const PROTOBUF_UP = Buffer.concat([
-  Buffer.from([0x0a, 0x24]),
-  Buffer.from('3ac7e3c4-4401-4b8d-9386-a5c902f9202d'),
-  Buffer.from([0x12, 0x0c, 0x08, 0x97, 0xd2, 0xd4, 0x96, 0x06, 0x10, 0x8a, 0xd5, 0xc7, 0xf1, 0x02]), // {seconds: 1658136855, nanos: 775023242}
-]);
-/** The same prefix cut before the timestamp: pure ASCII, so it is valid UTF-8. */
-const PROTOBUF_ASCII = PROTOBUF_UP.subarray(0, 38);
+/** The docs' `up` as ChirpStack's protobuf encoding (test/fixtures/chirpstack/up.bin, made by make-protobuf.ts). */
+const PROTOBUF_UP = fixtureProtobuf('up');
+/** Cut after its first field (deduplication_id, 2 + 36 bytes): well-formed protobuf, pure ASCII, but no time. */
+const PROTOBUF_FIRST_FIELD = PROTOBUF_UP.subarray(0, 38);
+/** Cut inside the timestamp: not well-formed protobuf. */
+const PROTOBUF_CUT = PROTOBUF_UP.subarray(0, 44);
 
 t.test('parseEvent: errors', async (t) => {
   const deep = `{"object":${'['.repeat(MAX_JSON_DEPTH)}${']'.repeat(MAX_JSON_DEPTH)}}`;
-  const cases: [name: string, match: TopicMatch, payload: Buffer, reason: string, message: RegExp][] = [
+  const cases: [name: string, match: TopicMatch, payload: Buffer, reason: string, message: RegExp, encoding?: 'json' | 'protobuf'][] = [
     ['over 64 KiB', topic('up'), Buffer.alloc(MAX_PAYLOAD_BYTES + 1, 0x20), 'too_large', /65537 bytes, over the 65536-byte limit/],
+    ['protobuf over 64 KiB', topic('up'), Buffer.concat([PROTOBUF_UP, Buffer.alloc(MAX_PAYLOAD_BYTES)]), 'too_large', /over the 65536-byte limit/],
     ['nested too deep', topic('up'), buf(deep), 'too_deep', /nests 33 levels deep/],
-    ['protobuf (json=false)', topic('up'), PROTOBUF_UP, 'protobuf', /set json=true in \[integration\.mqtt\]/],
-    ['protobuf that is valid UTF-8', topic('up'), PROTOBUF_ASCII, 'protobuf', /json=true/],
-    ['protobuf on an ignored event', topic('location'), PROTOBUF_UP, 'protobuf', /json=true/],
+    ['protobuf cut short', topic('up'), PROTOBUF_CUT, 'bad_protobuf', /^payload is neither JSON nor a protobuf UplinkEvent \(up\)/],
+    ['protobuf of another kind', topic('status'), fixtureProtobuf('log'), 'bad_protobuf', /protobuf StatusEvent \(status\)/],
+    ['protobuf whose bytes are valid UTF-8, without a time', topic('up'), PROTOBUF_FIRST_FIELD, 'missing_field', /^up\.time is missing$/],
+    ['binary garbage', topic('join'), Buffer.from([0xff, 0xff, 0xff, 0xff]), 'bad_protobuf', /protobuf JoinEvent \(join\)/],
+    ['protobuf for another device', topic('up', '0202020202020202'), PROTOBUF_UP, 'dev_eui_mismatch', /^up\.deviceInfo\.devEui 0101010101010101 does not match the topic's dev_eui 0202020202020202$/],
+    ['protobuf for another application', { ...topic('up'), applicationId: 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa' }, PROTOBUF_UP, 'topic_application_mismatch', /^up\.deviceInfo\.applicationId /],
+    ['JSON said, protobuf sent', topic('up'), PROTOBUF_UP, 'not_json', /UTF-8|not valid JSON/, 'json'],
+    ['protobuf said, JSON sent', topic('up'), buf(DOCS_UP), 'bad_protobuf', /protobuf UplinkEvent/, 'protobuf'],
     ['truncated JSON', topic('up'), buf(DOCS_UP.slice(0, 200)), 'not_json', /not valid JSON/],
     ['JSON with bad UTF-8', topic('up'), Buffer.concat([buf('{"a":"'), Buffer.from([0xff]), buf('"}')]), 'not_json', /UTF-8/],
     ['empty payload', topic('up'), Buffer.alloc(0), 'not_json', /empty/],
@@ -647,9 +488,9 @@ t.test('parseEvent: errors', async (t) => {
     ['up.data one char', topic('up'), up((o) => { o.data = 'q'; }), 'bad_base64', /^up\.data is not valid base64$/],
     ['up.data short padding', topic('up'), up((o) => { o.data = 'qg='; }), 'bad_base64', /^up\.data is not valid base64$/],
   ];
-  for (const [name, match, payload, reason, message] of cases) {
+  for (const [name, match, payload, reason, message, encoding] of cases) {
     try {
-      parseEvent(match, payload);
+      parseEvent(match, payload, encoding);
       t.fail(`${name}: expected ${reason}`);
     } catch (err) {
       t.type(err, EventParseError, name);
