@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { freePort } from '../../src/net.js';
+import type { BrokerIdentity } from '../../src/mqtt/acl.js';
 
 const DEPLOY_CONF = new URL('../../deploy/mosquitto/mosquitto.conf', import.meta.url);
 const START_TIMEOUT_MS = 5_000;
@@ -26,8 +27,9 @@ export interface PrivateMosquitto {
 /**
  * Settings this run sets itself: its listener and persistence, and the deployment's
  * authentication (password and ACL files that entrypoint.sh writes inside the container):
- * a private broker on loopback for one benchmark or test is anonymous, as the machine's is.
- * What is measured, the queueing and in-flight settings, is the deployment's.
+ * a private broker on loopback for a test is anonymous, as the machine's is, unless the
+ * caller gives an identity (bench:ingest does, so its figures include Mosquitto's password
+ * and per-message ACL checks). The queueing and in-flight settings are the deployment's.
  */
 const OWN_SETTINGS = ['listener', 'persistence_location', 'persistence', 'allow_anonymous', 'password_file', 'acl_file'];
 
@@ -58,6 +60,8 @@ export interface PrivateMosquittoOptions {
    * as deploy/mosquitto/mosquitto.conf does: a broker started again on it resumes them.
    */
   persistenceDir?: string;
+  /** Only this identity may connect, with its topics as its ACL (bench/lib/broker.ts); the URL then carries its credentials. */
+  identity?: BrokerIdentity;
 }
 
 /** Starts Mosquitto with the deploy settings; null when the binary is not installed. */
@@ -72,13 +76,25 @@ export async function startPrivateMosquitto(opts: PrivateMosquittoOptions = {}):
   // drops to the `mosquitto` user (mosquitto.conf(5), `user`), which must be able to write there.
   if (opts.persistenceDir) chmodSync(opts.persistenceDir, 0o777);
   const persistence = opts.persistenceDir ? ['persistence true', `persistence_location ${opts.persistenceDir.replace(/\/?$/, '/')}`] : ['persistence false'];
+  const auth = ['allow_anonymous true'];
+  const id = opts.identity;
+  if (id) {
+    // Mosquitto drops to its own user before it reads these (mosquitto.conf(5), `user`).
+    chmodSync(dir, 0o755);
+    const passwd = join(dir, 'passwd');
+    const acl = join(dir, 'acl');
+    execFileSync('mosquitto_passwd', ['-b', '-c', passwd, id.username, id.password], { stdio: 'ignore' });
+    chmodSync(passwd, 0o644);
+    writeFileSync(acl, [`user ${id.username}`, ...id.publish.map((f) => `topic write ${f}`), ...id.subscribe.map((f) => `topic read ${f}`), ''].join('\n'));
+    auth.splice(0, 1, 'allow_anonymous false', `password_file ${passwd}`, `acl_file ${acl}`);
+  }
   writeFileSync(
     conf,
-    [`listener ${port} 127.0.0.1`, 'allow_anonymous true', ...persistence, ...Object.entries(settings).map(([k, v]) => `${k} ${v}`), ''].join('\n'),
+    [`listener ${port} 127.0.0.1`, ...auth, ...persistence, ...Object.entries(settings).map(([k, v]) => `${k} ${v}`), ''].join('\n'),
   );
   const child: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `mqtt://127.0.0.1:${port}`;
+  const url = id ? `mqtt://${encodeURIComponent(id.username)}:${encodeURIComponent(id.password)}@127.0.0.1:${port}` : `mqtt://127.0.0.1:${port}`;
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     try {
