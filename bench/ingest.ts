@@ -23,10 +23,14 @@
  *   3. latency: uplinks offered at LATENCY_RATE/s, every one a state change, timed from
  *      publish (the uplink's `time`) to receipt of its NOTIFY.
  * Env: BENCH_DEVICES (10000), BENCH_MESSAGES (200000), BENCH_LATENCY_SECONDS (15),
- * BENCH_PUBLISHERS (4). The last line printed is one JSON object of the figures.
+ * BENCH_PUBLISHERS (4). `--encoding json|protobuf` (default json): how every phase's uplinks
+ * are encoded, as ChirpStack's `[integration.mqtt] json=true|false`. The last line printed
+ * is one JSON object of the figures.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { EVENT_ENCODINGS, type EventEncoding } from '../src/simulator/events.js';
 import { MqttConsumer } from '../ingest/mqtt.js';
 import { compileTopicTemplate } from '../ingest/chirpstack.js';
 import { createOwnerPool } from '../src/db/pool.js';
@@ -47,6 +51,8 @@ const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 15);
 const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 4);
+const ENCODING = (parseArgs({ options: { encoding: { type: 'string', default: 'json' } } }).values.encoding ?? 'json') as EventEncoding;
+if (!EVENT_ENCODINGS.includes(ENCODING)) throw new Error(`--encoding must be one of ${EVENT_ENCODINGS.join(', ')}`);
 const LATENCY_RATE = 1_000;
 const FIRST_DEV_EUI = '70B3D5E750000000';
 /**
@@ -70,7 +76,7 @@ const MAIN_FLEET: Fleet = { first: FIRST_DEV_EUI, devices: DEVICES };
 const LATENCY_FLEET: Fleet = { first: LATENCY_FIRST_DEV_EUI, devices: LATENCY_DEVICES };
 
 function publish(url: string, fleet: Fleet, count: number, rate: number, changeProbability: number, seed: number): Promise<void> {
-  return publishFleet(url, fleet, { count, rate, changeProbability, seed, publishers: PUBLISHERS });
+  return publishFleet(url, fleet, { count, rate, changeProbability, seed, publishers: PUBLISHERS, encoding: ENCODING });
 }
 
 /** This process's CPU seconds: the simulated fleet's publishers, and in the ceiling phase its consumer too. */
@@ -128,11 +134,11 @@ async function main(): Promise<void> {
     brokerVersion = mosquittoVersion() ?? 'unknown';
     broker = `external ${new URL(mqttUrl).host}`;
   } else {
-    const own = await startPrivateMosquitto();
+    const own = await startPrivateMosquitto({ identity: benchIdentity(BENCH_TOPIC_TEMPLATE) });
     if (own) {
       stops.push(() => own.stop());
       mqttUrl = own.url;
-      broker = 'mosquitto (deploy/mosquitto/mosquitto.conf)';
+      broker = 'mosquitto (deploy/mosquitto/mosquitto.conf, password and ACL)';
       brokerVersion = own.version;
       brokerPid = own.pid;
       window = `max_inflight_messages ${own.settings.max_inflight_messages ?? '20'}`;
@@ -156,7 +162,7 @@ async function main(): Promise<void> {
   try {
     await migrate(owner);
     await seedFleets(owner, { id: '00000000-0000-4000-8000-00000000be1c', name: 'Bench City', slug: 'bench-city' }, [MAIN_FLEET, LATENCY_FLEET]);
-    say(`broker: ${broker} ${brokerVersion}, window: ${window}; ${DEVICES} devices, ${MESSAGES} uplinks`);
+    say(`broker: ${broker} ${brokerVersion}, window: ${window}; ${DEVICES} devices, ${MESSAGES} uplinks, ${ENCODING}`);
 
     const raw = await ceiling(mqttUrl, brokerPid);
     const ceilingPerS = raw.rate;
@@ -247,6 +253,7 @@ async function main(): Promise<void> {
     console.log(
       JSON.stringify({
         uplinks_per_s: Math.round(uplinksPerS),
+        encoding: ENCODING,
         broker_ceiling_per_s: Math.round(ceilingPerS),
         ratio: Number((uplinksPerS / ceilingPerS).toFixed(2)),
         p50_ms: percentile(latencies, 50),

@@ -12,7 +12,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import defaults from '../config/defaults.json' with { type: 'json' };
 import { loadConfig } from '../src/config.js';
 import { CHIRPSTACK_USERNAME, urlWithCredentials } from '../src/mqtt/acl.js';
-import { DEFAULT_APPLICATION_ID, eventTopic, upEvent } from '../src/simulator/events.js';
+import { DEFAULT_APPLICATION_ID, EVENT_ENCODINGS, eventPayload, eventTopic, upEvent, type EventEncoding } from '../src/simulator/events.js';
 import { SIMULATED_DECODERS, devEuiAt, seededRandom, sensorFrame, type SimulatedDecoder } from '../src/simulator/payloads.js';
 
 export const SIMULATE_USAGE = `Usage: baygate simulate [options]
@@ -31,6 +31,7 @@ Options:
   --application-id UUID  ChirpStack application id in topics and events
   --change-probability P chance that a message is a state change rather than a heartbeat (default 0.3)
   --qos 0|1              publish QoS (default 1, as ChirpStack with qos=1)
+  --encoding E           json or protobuf, as ChirpStack's [integration.mqtt] json=true|false (default json)
   --seed N               repeatable run
   --list                 print the DevEUIs and exit (register them with POST /api/v6/devices)
   --quiet                print only the summary
@@ -58,6 +59,8 @@ export interface SimulateOptions {
   qos: 0 | 1;
   seed: number;
   quiet: boolean;
+  /** How each event is encoded; JSON when absent. */
+  encoding?: EventEncoding;
 }
 
 interface Sensor {
@@ -108,6 +111,7 @@ export function parseSimulateArgs(argv: string[], defaultUrl: () => string = () 
       'application-id': { type: 'string' },
       'change-probability': { type: 'string' },
       qos: { type: 'string' },
+      encoding: { type: 'string' },
       seed: { type: 'string' },
       list: { type: 'boolean' },
       quiet: { type: 'boolean' },
@@ -123,6 +127,8 @@ export function parseSimulateArgs(argv: string[], defaultUrl: () => string = () 
   if (qos > 1) throw new UsageError('--qos must be 0 or 1');
   const p = positiveNumber('change-probability', values['change-probability'], 0.3, false);
   if (p > 1) throw new UsageError('--change-probability must be between 0 and 1');
+  const encoding = (values.encoding ?? 'json') as EventEncoding;
+  if (!EVENT_ENCODINGS.includes(encoding)) throw new UsageError(`--encoding must be one of ${EVENT_ENCODINGS.join(', ')}`);
   const opts: SimulateOptions = {
     devices: positiveNumber('devices', values.devices, 10, true, 1),
     rate: positiveNumber('rate', values.rate, 5, false, 0.001),
@@ -136,6 +142,7 @@ export function parseSimulateArgs(argv: string[], defaultUrl: () => string = () 
     qos: qos as 0 | 1,
     seed: positiveNumber('seed', values.seed, randomBytes(4).readUInt32LE(0), true),
     quiet: values.quiet ?? false,
+    encoding,
   };
   return { opts, list: values.list ?? false };
 }
@@ -208,7 +215,7 @@ export async function simulate(o: SimulateOptions, signal?: AbortSignal, out: (l
       });
       const topic = eventTopic(o.template, s.devEui, 'up', o.applicationId);
       const p = client
-        .publishAsync(topic, JSON.stringify(ev), { qos: o.qos })
+        .publishAsync(topic, eventPayload('up', ev, o.encoding), { qos: o.qos })
         .then(
           () => void sent++,
           (err: Error) => {

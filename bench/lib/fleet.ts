@@ -5,6 +5,7 @@
  */
 import { simulate } from '../../bin/simulate.js';
 import { devEuiAt } from '../../src/simulator/payloads.js';
+import type { EventEncoding } from '../../src/simulator/events.js';
 import type { Fleet } from '../../test/helpers/fleet.js';
 
 /** ChirpStack v4's default event topic, which every benchmark's ingest subscribes to. */
@@ -21,6 +22,8 @@ export interface PublishOptions {
   changeProbability: number;
   seed: number;
   publishers: number;
+  /** ChirpStack's `[integration.mqtt] json=true|false`; JSON when absent. */
+  encoding?: EventEncoding;
 }
 
 /** Publishes `count` QoS 1 uplinks split over parallel simulators, each with its own slice of the fleet. */
@@ -42,6 +45,7 @@ export async function publishFleet(url: string, fleet: Fleet, o: PublishOptions)
           qos: 1,
           seed: o.seed + k,
           quiet: true,
+          encoding: o.encoding,
         },
         undefined,
         () => undefined,

@@ -1,9 +1,23 @@
 /**
  * Builds ChirpStack v4 integration events as ChirpStack publishes them (JSON encoding,
- * protobuf-JSON field names; see the reference notes §1.4–1.6). Used by the simulator,
+ * protobuf-JSON field names; see the reference notes §1.4–1.6), and their payloads in either
+ * of ChirpStack's encodings (`[integration.mqtt] json=true|false`). Used by the simulator,
  * the benchmarks and the tests, so all three speak the same wire format.
  */
 import { randomUUID } from 'node:crypto';
+import { encodeEvent, type ProtobufKind } from './protobuf.js';
+
+/** ChirpStack's two event encodings: `json=true` (proto3 JSON) or `json=false` (protobuf). */
+export type EventEncoding = 'json' | 'protobuf';
+export const EVENT_ENCODINGS: readonly EventEncoding[] = ['json', 'protobuf'];
+
+/**
+ * An event's payload as ChirpStack publishes it: the JSON text, or the protobuf message built
+ * from that JSON with the package's own encoders (src/simulator/protobuf.ts).
+ */
+export function eventPayload(kind: ProtobufKind, json: Record<string, unknown>, encoding: EventEncoding = 'json'): Buffer {
+  return encoding === 'json' ? Buffer.from(JSON.stringify(json)) : Buffer.from(encodeEvent(kind, json));
+}
 
 export interface UplinkSpec {
   devEui: string;

@@ -93,38 +93,62 @@ function toDuration(v: unknown, path: string): InstanceType<typeof durationPb.Du
   return d;
 }
 
-const cap = (key: string) => key[0]!.toUpperCase() + key.slice(1);
+/** A field's accessor names, worked out once per JSON key (the simulator encodes every uplink with them). */
+interface Names {
+  set: string;
+  list: string;
+  map: string;
+}
+const NAMES = new Map<string, Names>();
+function names(key: string): Names {
+  let n = NAMES.get(key);
+  if (!n) {
+    const cap = key[0]!.toUpperCase() + key.slice(1);
+    n = { set: `set${cap}`, list: `set${cap}List`, map: `get${cap}Map` };
+    NAMES.set(key, n);
+  }
+  return n;
+}
+
+type Methods = Record<string, ((...args: unknown[]) => unknown) | undefined>;
 
 function build(schema: Schema, json: Record<string, unknown>, path: string): Message {
-  const msg = schema.create() as unknown as Record<string, (...args: unknown[]) => unknown>;
-  for (const [key, value] of Object.entries(json)) {
-    const at = `${path}.${key}`;
-    if (value === null) continue; // proto3 JSON: null is the default
+  const message = schema.create();
+  const msg = message as unknown as Methods;
+  for (const key in json) {
+    const value = json[key];
+    if (value === null || value === undefined) continue; // proto3 JSON: null is the default
     const field = schema.fields?.[key];
-    const setter = msg[`set${cap(key)}`];
-    const call = (name: string, arg: unknown) => {
+    const n = names(key);
+    const method = (name: string) => {
       const fn = msg[name];
-      if (typeof fn !== 'function') throw new Error(`${at}: ${schema.name} has no ${name}`);
-      fn.call(msg, arg);
+      if (typeof fn !== 'function') throw new Error(`${path}.${key}: ${schema.name} has no ${name}`);
+      return fn;
     };
-    if (field === 'timestamp') call(`set${cap(key)}`, toTimestamp(value, at));
-    else if (field === 'duration') call(`set${cap(key)}`, toDuration(value, at));
-    else if (field === 'bytes') call(`set${cap(key)}`, Buffer.from(String(value), 'base64'));
-    else if (field === 'struct') call(`set${cap(key)}`, structPb.Struct.fromJavaScript(value as Record<string, never>));
-    else if (field && 'enum' in field) {
-      const n = (field.enum as Record<string, number>)[String(value)];
-      if (n === undefined) throw new Error(`${at}: ${JSON.stringify(value)} is no value of the enum`);
-      call(`set${cap(key)}`, n);
-    } else if (field && 'message' in field) call(`set${cap(key)}`, build(field.message, value as Record<string, unknown>, at));
-    else if (field && 'repeated' in field) {
-      call(`set${cap(key)}List`, (value as Record<string, unknown>[]).map((v, i) => build(field.repeated, v, `${at}[${i}]`)));
-    } else if (typeof value === 'object' && typeof msg[`get${cap(key)}Map`] === 'function') {
-      const map = (msg[`get${cap(key)}Map`] as () => { set(k: string, v: unknown): void }).call(msg);
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) map.set(k, v);
-    } else if (typeof value !== 'object' && typeof setter === 'function') setter.call(msg, value);
-    else throw new Error(`${at}: ${schema.name} has no field for ${JSON.stringify(value)}`);
+    let arg: unknown;
+    let name = n.set;
+    if (field === undefined) {
+      if (typeof value === 'object') {
+        const map = (method(n.map).call(message) as { set(k: string, v: unknown): void });
+        for (const k in value as Record<string, unknown>) map.set(k, (value as Record<string, unknown>)[k]);
+        continue;
+      }
+      arg = value;
+    } else if (field === 'timestamp') arg = toTimestamp(value, `${path}.${key}`);
+    else if (field === 'duration') arg = toDuration(value, `${path}.${key}`);
+    else if (field === 'bytes') arg = Buffer.from(String(value), 'base64');
+    else if (field === 'struct') arg = structPb.Struct.fromJavaScript(value as Record<string, never>);
+    else if ('enum' in field) {
+      arg = (field.enum as Record<string, number>)[String(value)];
+      if (arg === undefined) throw new Error(`${path}.${key}: ${JSON.stringify(value)} is no value of the enum`);
+    } else if ('message' in field) arg = build(field.message, value as Record<string, unknown>, `${path}.${key}`);
+    else {
+      name = n.list;
+      arg = (value as Record<string, unknown>[]).map((v, i) => build(field.repeated, v, `${path}.${key}[${i}]`));
+    }
+    method(name).call(message, arg);
   }
-  return msg as unknown as Message;
+  return message;
 }
 
 /** The protobuf message ChirpStack would publish for `json`, the event's JSON form. */

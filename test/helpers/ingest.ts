@@ -6,7 +6,7 @@ import type { Test } from 'tap';
 import type { MqttClient } from 'mqtt';
 import { startIngest, type IngestProcess } from '../../ingest/main.js';
 import { createLogger } from '../../src/log.js';
-import { eventTopic, upEvent, type UplinkSpec } from '../../src/simulator/events.js';
+import { eventPayload, eventTopic, upEvent, type EventEncoding, type UplinkSpec } from '../../src/simulator/events.js';
 import { testConfig } from './api.js';
 import { testBroker, testPublisher, type TestBroker } from './mqtt.js';
 import type { TestDb } from './db.js';
@@ -15,8 +15,8 @@ export interface TestIngest {
   broker: TestBroker;
   ingest: IngestProcess;
   pub: MqttClient;
-  /** Publishes a ChirpStack `up` event at QoS 1. */
-  up(spec: UplinkSpec): Promise<void>;
+  /** Publishes a ChirpStack `up` event at QoS 1, JSON unless `encoding` says protobuf (`json=false`). */
+  up(spec: UplinkSpec, encoding?: EventEncoding): Promise<void>;
   /** Publishes any payload on a ChirpStack event topic of the template (the simulator's application unless given). */
   raw(devEui: string, event: string, payload: Buffer | string, applicationId?: string): Promise<void>;
 }
@@ -43,6 +43,6 @@ export async function testIngest(t: Test, db: TestDb, overrides: Record<string, 
     pub,
     raw,
     // ChirpStack publishes an application's events under its own id (integration/mqtt.rs).
-    up: (spec) => raw(spec.devEui, 'up', JSON.stringify(upEvent(spec)), spec.applicationId),
+    up: (spec, encoding) => raw(spec.devEui, 'up', eventPayload('up', upEvent(spec), encoding), spec.applicationId),
   };
 }
