@@ -125,6 +125,19 @@ export const deviceSchema = {
     application_id: { type: ['string', 'null'], description: 'Deprecated: the same as chirpstack_application_id' },
     created_at: timestamp,
     updated_at: timestamp,
+    location: {
+      type: ['object', 'null'],
+      description: "Where ChirpStack last resolved the device to be (its `location` event: a GPS fix, the device profile's configured position or a geolocation resolver's answer); null until it reports one",
+      properties: {
+        latitude: { type: 'number', minimum: -90, maximum: 90, description: 'Degrees (WGS84)' },
+        longitude: { type: 'number', minimum: -180, maximum: 180, description: 'Degrees (WGS84)' },
+        altitude: { type: ['number', 'null'], description: 'Metres' },
+        source: { type: 'string', description: "ChirpStack's LocationSource: UNKNOWN, GPS, CONFIG, GEO_RESOLVER_TDOA, GEO_RESOLVER_RSSI, GEO_RESOLVER_GNSS or GEO_RESOLVER_WIFI" },
+        accuracy: { type: ['number', 'null'], description: 'Metres' },
+        at: timestamp,
+      },
+      required: ['latitude', 'longitude', 'altitude', 'source', 'accuracy', 'at'],
+    },
   },
 } as const;
 

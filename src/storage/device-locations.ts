@@ -51,14 +51,17 @@ export interface DeviceLocationWrite {
  * (https://www.postgresql.org/docs/current/sql-insert.html#SQL-ON-CONFLICT).
  * Coordinates out of range (or NaN) are dropped here rather than failing the whole batch on
  * the table's CHECK: an event that says nowhere is no location. A source that is no enum name
- * is stored as UNKNOWN; a name this file does not list (a later ChirpStack) is kept.
+ * is stored as UNKNOWN; a name this file does not list (a later ChirpStack) is kept. An
+ * accuracy that is no distance (negative, NaN, infinite) is stored as none.
  */
 export async function writeDeviceLocations(c: Queryable, rows: DeviceLocationWrite[]): Promise<void> {
   if (rows.length === 0) return;
   await c.query(
     `INSERT INTO device_locations (tenant_id, device_id, latitude, longitude, altitude, source, accuracy, at)
      SELECT DISTINCT ON (x.device_id) d.tenant_id, x.device_id, x.latitude, x.longitude, x.altitude,
-            CASE WHEN x.source ~ '^[A-Z][A-Z0-9_]{0,63}$' THEN x.source ELSE 'UNKNOWN' END, x.accuracy, x.at
+            CASE WHEN x.source ~ '^[A-Z][A-Z0-9_]{0,63}$' THEN x.source ELSE 'UNKNOWN' END,
+            -- PostgreSQL orders NaN above Infinity: this keeps finite non-negative values only.
+            CASE WHEN x.accuracy >= 0 AND x.accuracy < 'Infinity' THEN x.accuracy END, x.at
        FROM unnest($1::uuid[], $2::float8[], $3::float8[], $4::float8[], $5::text[], $6::float8[], $7::timestamptz[])
               AS x(device_id, latitude, longitude, altitude, source, accuracy, at)
        JOIN devices d ON d.id = x.device_id

@@ -3,9 +3,19 @@ import type { Queryable } from '../db/pool.js';
 import { DeviceClaimedElsewhereError } from '../errors.js';
 import { deviceClaimedElsewhere } from './claims.js';
 
+/**
+ * The device's latest location (device_locations, 0022; written by ./device-locations.ts), or
+ * null. `id` is left unqualified on purpose: COLUMNS follows `FROM devices`, `FROM devices d`
+ * and RETURNING alike, and device_locations has no `id` column, so it names the device's.
+ */
+const LOCATION = `(SELECT jsonb_build_object('latitude', l.latitude, 'longitude', l.longitude, 'altitude', l.altitude,
+                                  'source', l.source, 'accuracy', l.accuracy, 'at', l.at)
+     FROM device_locations l WHERE l.device_id = id) AS location`;
+
 const COLUMNS = `id, tenant_id, dev_eui, name, device_type, manufacturer, model, decoder, enabled, config, status,
   lifecycle_state, assigned_space_id, assigned_at, last_seen_at, battery, battery_volts, low_battery, rssi, snr,
-  last_gateway_eui, uplink_count, application_id, application_bound_by, application_bound_at, created_at, updated_at`;
+  last_gateway_eui, uplink_count, application_id, application_bound_by, application_bound_at, created_at, updated_at,
+  ${LOCATION}`;
 
 export const DEVICE_STATUSES = ['unassigned', 'assigned', 'offline', 'maintenance'] as const;
 export const LIFECYCLE_STATES = ['provisioned', 'commissioned', 'operational', 'decommissioned'] as const;
@@ -40,6 +50,8 @@ export interface DeviceRow {
   application_bound_at: Date | null;
   created_at: Date;
   updated_at: Date;
+  /** From device_locations; `at` as jsonb gives it: an ISO string. */
+  location: { latitude: number; longitude: number; altitude: number | null; source: string; accuracy: number | null; at: string } | null;
 }
 
 /** A device as the API shows it, field by field (the fields of the platform this replaces, then baygate's extras). */
@@ -73,6 +85,17 @@ export function deviceJson(d: DeviceRow) {
     application_id: d.application_id,
     created_at: d.created_at,
     updated_at: d.updated_at,
+    // Where ChirpStack last resolved the device to be (its `location` events), or null.
+    location: d.location
+      ? {
+          latitude: d.location.latitude,
+          longitude: d.location.longitude,
+          altitude: d.location.altitude,
+          source: d.location.source,
+          accuracy: d.location.accuracy,
+          at: new Date(d.location.at).toISOString(),
+        }
+      : null,
   };
 }
 
