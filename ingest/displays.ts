@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Counter, type Registry } from 'prom-client';
-import type { Pool } from '../src/db/pool.js';
+import type { Pool, Queryable } from '../src/db/pool.js';
 import { withTx } from '../src/db/tx.js';
 import type { Logger } from '../src/log.js';
 import type { Config } from '../src/config.js';
@@ -25,9 +25,11 @@ import { displayLook, displayState, effectiveRules } from '../src/domain/display
 import { displayEncodingFor } from '../src/domain/display-encodings.js';
 import {
   claimDueDownlinks, displayTargets, markPublished, markPublishFailed, queueDownlink, takeDisplayPlanTurn, tenantsWithDueDownlinks,
-  tenantsWithTimedOutDownlinks, timeOutDownlinks, type DisplayTarget,
+  tenantsWithTimedOutDownlinks, timeOutDownlinks, type DisplayTarget, type DueDownlink,
 } from '../src/storage/display-downlinks.js';
+import { ChirpstackUnavailableError } from '../src/chirpstack-api.js';
 import { Coalescer, startWakeListener, type WakeListener } from './jobs/wake.js';
+import { displayApiQueues, type DisplayApiQueues, type DownlinkQueue, type QueueForTenant } from './display-api-queues.js';
 
 /** Downlinks published per tenant transaction; the rest wait for the next round. */
 const PUBLISH_BATCH = 100;
@@ -126,7 +128,7 @@ function commandSlots(template: string): (string | { name: CommandPlaceholder })
 }
 
 /** The JSON body of a ChirpStack v4 `command/down` (integration.proto DownlinkCommand, pbjson field names). */
-export function downlinkCommand(d: { queueItemId: string; devEui: string; confirmed: boolean; fPort: number; data: Buffer }): string {
+export function downlinkCommand(d: { queueItemId: string; devEui: string; confirmed: boolean; fPort: number; data: Buffer; expiresAt: Date }): string {
   return JSON.stringify({
     // "If left blank, a random UUID will be generated": we choose it, so txack/ack/log events carry it back.
     id: d.queueItemId,
@@ -134,6 +136,12 @@ export function downlinkCommand(d: { queueItemId: string; devEui: string; confir
     confirmed: d.confirmed,
     fPort: d.fPort,
     data: d.data.toString('base64'),
+    // DownlinkCommand.expires_at (ChirpStack ≥ 4.14, "Add expires_at field to MQTT downlink";
+    // google.protobuf.Timestamp, RFC 3339 in proto3 JSON): an item not sent by then is dropped
+    // from the device's queue and reported as a log event with code EXPIRED
+    // (chirpstack/src/downlink/data.rs). Older versions ignore the field (their pbjson
+    // readers are built with ignore_unknown_fields, api/rust/build.rs).
+    expiresAt: d.expiresAt.toISOString(),
   });
 }
 
@@ -288,25 +296,46 @@ export class PublishMemory {
  * leaves its row pending for the next round. QoS 1 is at least once, so ChirpStack may
  * enqueue a frame twice; showing the same state twice is harmless.
  *
- * A row whose topic fails `check` is not published: its last_error says why. A publish
- * that ends the connection (a broker refusing the topic does that) makes the row wait in
- * `memory` while the others go out after the reconnect; publishing stops for this run as
- * soon as the client is not connected, and its 'connect' wakes the next run.
+ * Every attempt carries expiresAt = now + DISPLAY_ACK_TIMEOUT_SECONDS, the moment the
+ * timeout job gives up waiting for it: by the time it retries, ChirpStack has dropped the
+ * unsent item, so retries do not pile up in its queue.
+ *
+ * A tenant with a ChirpStack API client (`queues`, ./display-api-queues.ts) has its rows
+ * enqueued with DeviceService.Enqueue and flush_queue: each attempt, first or retry, replaces
+ * what is still unsent in the device's queue, and its queue item id is the one ChirpStack
+ * returns. A txack that ChirpStack reports before that id is committed here finds no row and
+ * is lost (the row stays `published`); the ack of a confirmed downlink, which comes with
+ * the device's next uplink, is not. An Enqueue that fails leaves the row pending, waiting in
+ * `memory`; one that finds ChirpStack unavailable also pauses every API tenant for as long.
+ *
+ * On MQTT: a row whose topic fails `check` is not published: its last_error says why. A
+ * publish that ends the connection (a broker refusing the topic does that) makes the row
+ * wait in `memory` while the others go out after the reconnect; MQTT publishing stops for
+ * this run as soon as the client is not connected, and its 'connect' wakes the next run.
  */
 export async function publishDueDownlinks(
-  d: DisplayDeps & { client: MqttClient; check?: (topic: string) => string | null; memory?: PublishMemory },
+  d: DisplayDeps & { client: MqttClient; check?: (topic: string) => string | null; memory?: PublishMemory; queues?: DisplayApiQueues | null },
 ): Promise<PublishCounts> {
   const counts: PublishCounts = { published: 0, errors: 0, refused: 0 };
   const check = d.check ?? compileCommandTopicCheck(d.config.chirpstackCommandTopic);
   const memory = d.memory ?? new PublishMemory();
-  if (!d.client.connected) return counts;
+  const queues = d.queues ?? null;
+  if (!d.client.connected && !queues) return counts;
   const tenants = await withTx(d.pool, {}, (c) => tenantsWithDueDownlinks(c));
+  if (tenants.length === 0) return counts;
+  const queueFor: QueueForTenant = queues ? await withTx(d.pool, {}, (c) => queues.forRun(c)) : () => null;
+  const expiresAt = () => new Date(Date.now() + d.config.displayAckTimeoutSeconds * 1000);
   for (const tenantId of tenants) {
-    if (!d.client.connected) break;
+    const queue = queueFor(tenantId);
+    if (queue ? memory.waiting(API_PAUSE) : !d.client.connected) continue;
     await withTx(d.pool, { tenantId }, async (c) => {
       for (const row of await claimDueDownlinks(c, PUBLISH_BATCH)) {
-        if (!d.client.connected) break;
         if (memory.waiting(row.id)) continue;
+        if (queue) {
+          if ((await enqueueDownlink(d, c, queue, row, expiresAt(), memory, counts)) === 'unavailable') break;
+          continue;
+        }
+        if (!d.client.connected) break;
         const problem = check(row.topic);
         if (problem) {
           counts.refused++;
@@ -317,8 +346,9 @@ export async function publishDueDownlinks(
           continue;
         }
         const queueItemId = randomUUID();
+        const expires = expiresAt();
         try {
-          await publishWithin(d.client, row.topic, downlinkCommand({ queueItemId, devEui: row.dev_eui, confirmed: row.confirmed, fPort: row.f_port, data: row.data }));
+          await publishWithin(d.client, row.topic, downlinkCommand({ queueItemId, devEui: row.dev_eui, confirmed: row.confirmed, fPort: row.f_port, data: row.data, expiresAt: expires }));
         } catch (err) {
           counts.errors++;
           const lost = !d.client.connected;
@@ -331,12 +361,43 @@ export async function publishDueDownlinks(
           continue;
         }
         memory.published(row.id);
-        await markPublished(c, row.id, queueItemId, d.config.displayAckTimeoutSeconds);
+        await markPublished(c, row.id, queueItemId, d.config.displayAckTimeoutSeconds, { expiresAt: expires, via: 'mqtt' });
         counts.published++;
       }
     });
   }
   return counts;
+}
+
+/** PublishMemory's key for "ChirpStack's API did not answer": API tenants wait, as a row does. */
+const API_PAUSE = 'chirpstack-api';
+
+/** One attempt through DeviceService.Enqueue, flushing what is unsent in the device's queue. */
+async function enqueueDownlink(
+  d: DisplayDeps, c: Queryable, queue: DownlinkQueue, row: DueDownlink, expiresAt: Date, memory: PublishMemory, counts: PublishCounts,
+): Promise<'enqueued' | 'failed' | 'unavailable'> {
+  let queueItemId: string;
+  try {
+    // flush_queue on every attempt: the latest state wins, and a retry replaces its own
+    // earlier attempt if that is still unsent (api/device.proto EnqueueDeviceQueueItemRequest).
+    queueItemId = await queue.enqueue({ devEui: row.dev_eui, confirmed: row.confirmed, fPort: row.f_port, data: row.data, expiresAt }, { flushQueue: true });
+  } catch (err) {
+    counts.errors++;
+    const unavailable = err instanceof ChirpstackUnavailableError;
+    // A deadline may have passed after ChirpStack enqueued it: the retry's flush replaces that item.
+    const retryMs = memory.lostConnection(unavailable ? API_PAUSE : row.id);
+    d.log.warn(
+      { err: (err as Error).message, downlink_id: row.id, retry_ms: retryMs },
+      unavailable ? 'ChirpStack API unavailable for display downlinks; trying again later' : 'ChirpStack API refused a display downlink; trying it again later',
+    );
+    await markPublishFailed(c, row.id, `enqueue failed: ${(err as Error).message}`);
+    return unavailable ? 'unavailable' : 'failed';
+  }
+  memory.published(row.id);
+  memory.published(API_PAUSE);
+  await markPublished(c, row.id, queueItemId, d.config.displayAckTimeoutSeconds, { expiresAt, via: 'chirpstack_api' });
+  counts.published++;
+  return 'enqueued';
 }
 
 function publishWithin(client: MqttClient, topic: string, payload: string): Promise<void> {
@@ -386,6 +447,8 @@ export async function startDisplaySender(o: DisplaySenderOptions): Promise<Displ
   const topic = compileCommandTopic(o.config.chirpstackCommandTopic);
   const check = compileCommandTopicCheck(o.config.chirpstackCommandTopic);
   const memory = new PublishMemory();
+  // With CHIRPSTACK_API_URL, downlinks go through ChirpStack's gRPC API where a key is at hand.
+  const queues = displayApiQueues(o.config, log);
   const counter = new Counter({
     name: 'baygate_display_downlinks_total',
     help: 'Display downlinks queued and published by this sender, and its errors',
@@ -415,7 +478,7 @@ export async function startDisplaySender(o: DisplaySenderOptions): Promise<Displ
       const planned = await planDisplayDownlinks(o, topic);
       count('queued', planned.queued);
       count('errors', planned.failed);
-      const sent = await publishDueDownlinks({ ...o, client, check, memory });
+      const sent = await publishDueDownlinks({ ...o, client, check, memory, queues });
       count('published', sent.published);
       count('errors', sent.errors);
       await new Promise((r) => setTimeout(r, MIN_RUN_GAP_MS));
@@ -441,6 +504,7 @@ export async function startDisplaySender(o: DisplaySenderOptions): Promise<Displ
       clearInterval(poll);
       await listener?.stop();
       await coalescer.stop();
+      queues?.close();
       await client.endAsync().catch(() => undefined);
     },
   };

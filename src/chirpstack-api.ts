@@ -13,6 +13,7 @@ import { DeviceServiceClient } from '@chirpstack/chirpstack-api/api/device_grpc_
 import devicePb from '@chirpstack/chirpstack-api/api/device_pb.js';
 import { ApplicationServiceClient } from '@chirpstack/chirpstack-api/api/application_grpc_pb.js';
 import applicationPb from '@chirpstack/chirpstack-api/api/application_pb.js';
+import timestampPb from 'google-protobuf/google/protobuf/timestamp_pb.js';
 
 /** Devices asked for per List call; ChirpStack's own web interface pages by tens to hundreds. */
 export const LIST_PAGE_SIZE = 100;
@@ -52,9 +53,41 @@ export class ChirpstackUnavailableError extends Error {
   }
 }
 
+/**
+ * Longest DeviceService.Enqueue may take: the display sender holds its row's lock meanwhile,
+ * as it does for an MQTT publish (ingest/displays.ts PUBLISH_TIMEOUT_MS).
+ */
+export const ENQUEUE_DEADLINE_MS = 5_000;
+
+/** One downlink for DeviceService.Enqueue (api/device.proto DeviceQueueItem). */
+export interface QueueItem {
+  devEui: string;
+  confirmed: boolean;
+  fPort: number;
+  data: Buffer;
+  /** DeviceQueueItem.expires_at: ChirpStack drops the item if it is not sent by then. */
+  expiresAt: Date;
+}
+
+/** ChirpStack answered, and refused the call (NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT, ...). */
+export class ChirpstackRefusedError extends Error {
+  constructor(message: string, readonly code: grpc.status) {
+    super(message);
+    this.name = 'ChirpstackRefusedError';
+  }
+}
+
 export interface ChirpstackApi {
   listDevices(applicationId: string): Promise<ChirpstackDevice[]>;
   checkApplication(applicationId: string): Promise<ApplicationAccess>;
+  /**
+   * DeviceService.Enqueue; resolves to the queue item id ChirpStack chose, which its
+   * txack/ack/log events carry. With flushQueue, ChirpStack first deletes the device's items
+   * not yet sent (`flush_non_pending_for_dev_eui`, chirpstack/src/api/device.rs; chirpstack#892,
+   * PR #897); one sent and awaiting its ack stays. Rejects with ChirpstackRefusedError when
+   * ChirpStack refused the call, ChirpstackUnavailableError when it did not answer.
+   */
+  enqueue(item: QueueItem, opts: { flushQueue: boolean }): Promise<string>;
   close(): void;
 }
 
@@ -71,6 +104,16 @@ export function grpcTarget(url: string): { address: string; tls: boolean } {
   const hasPort = /:\d+$/.test(host);
   return { address: hasPort ? host : `${host}:${tls ? 443 : 80}`, tls };
 }
+
+/**
+ * gRPC codes that say ChirpStack could not answer the call now, as against refusing it
+ * (https://grpc.github.io/grpc/core/md_doc_statuscodes.html); INTERNAL and UNKNOWN are what a
+ * failing database or proxy behind it gives.
+ */
+const UNAVAILABLE_CODES = new Set<grpc.status>([
+  grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.CANCELLED, grpc.status.UNKNOWN,
+  grpc.status.INTERNAL, grpc.status.RESOURCE_EXHAUSTED,
+]);
 
 function emptyToNull(s: string): string | null {
   return s === '' ? null : s;
@@ -132,6 +175,27 @@ export function createChirpstackApi(url: string, token: string): ChirpstackApi {
           else if (err.code === grpc.status.NOT_FOUND) resolve('not_found');
           else if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.PERMISSION_DENIED) resolve('refused');
           else reject(new ChirpstackUnavailableError(`ChirpStack ApplicationService.Get: ${err.details || err.message}`));
+        });
+      });
+    },
+    enqueue(item, { flushQueue }) {
+      const qi = new devicePb.DeviceQueueItem();
+      // ChirpStack parses an EUI64 from hex in either case; lowercase, as it writes them.
+      qi.setDevEui(item.devEui.toLowerCase());
+      qi.setConfirmed(item.confirmed);
+      qi.setFPort(item.fPort);
+      qi.setData(new Uint8Array(item.data));
+      qi.setExpiresAt(timestampPb.Timestamp.fromDate(item.expiresAt));
+      const req = new devicePb.EnqueueDeviceQueueItemRequest();
+      req.setQueueItem(qi);
+      req.setFlushQueue(flushQueue);
+      return new Promise((resolve, reject) => {
+        client.enqueue(req, metadata, { deadline: Date.now() + ENQUEUE_DEADLINE_MS }, (err, res) => {
+          const what = `ChirpStack DeviceService.Enqueue (device ${item.devEui.toLowerCase()})`;
+          if (!err && res && res.getId() !== '') resolve(res.getId());
+          else if (!err) reject(new ChirpstackUnavailableError(`${what}: no queue item id in the response`));
+          else if (UNAVAILABLE_CODES.has(err.code)) reject(new ChirpstackUnavailableError(`${what}: ${err.details || err.message}`));
+          else reject(new ChirpstackRefusedError(`${what}: ${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`, err.code));
         });
       });
     },

@@ -141,19 +141,28 @@ export async function claimDueDownlinks(c: Queryable, limit: number): Promise<Du
   return r.rows;
 }
 
+/** How an attempt reached ChirpStack (0022 sent_via). */
+export type SentVia = 'mqtt' | 'chirpstack_api';
+
 /**
- * Records one publish attempt under a new queue item id; the earlier attempt's id is kept
- * so its late ack still counts. The outcome is awaited until now + ackTimeoutSeconds.
+ * Records one publish attempt under a new queue item id (ours on MQTT, the one
+ * DeviceService.Enqueue returned on the API); the earlier attempt's id is kept so its late
+ * ack still counts. The outcome is awaited until now + ackTimeoutSeconds; `expiresAt` is
+ * what the attempt told ChirpStack.
  */
-export async function markPublished(c: Queryable, id: string, queueItemId: string, ackTimeoutSeconds: number): Promise<void> {
+export async function markPublished(
+  c: Queryable, id: string, queueItemId: string, ackTimeoutSeconds: number,
+  sent: { expiresAt: Date; via: SentVia },
+): Promise<void> {
   await c.query(
     `UPDATE display_downlinks
         SET status = 'published', attempts = attempts + 1, queue_item_id = $2,
             previous_queue_item_ids = CASE WHEN queue_item_id IS NULL THEN previous_queue_item_ids
                                            ELSE previous_queue_item_ids || queue_item_id END,
-            published_at = now(), next_attempt_at = now() + make_interval(secs => $3), updated_at = now()
+            published_at = now(), next_attempt_at = now() + make_interval(secs => $3), updated_at = now(),
+            expires_at = $4, sent_via = $5
       WHERE id = $1`,
-    [id, queueItemId, ackTimeoutSeconds],
+    [id, queueItemId, ackTimeoutSeconds, sent.expiresAt, sent.via],
   );
 }
 
@@ -174,11 +183,21 @@ export async function tenantsWithTimedOutDownlinks(c: Queryable): Promise<string
   return r.rows.map((x) => x.tenant_id);
 }
 
+/**
+ * An attempt never transmitted (no txack) whose expiresAt has passed ended in ChirpStack's
+ * queue: after the last attempt the row is `expired`, as 0008's trigger makes it when
+ * ChirpStack's EXPIRED log arrives first (that log comes only at the device's next downlink
+ * opportunity, for a Class A sign its next uplink). One that was transmitted and not
+ * acknowledged is `failed`.
+ */
 export async function timeOutDownlinks(c: Queryable): Promise<{ retried: number; failed: number }> {
   const r = await c.query<{ status: string }>(
     `UPDATE display_downlinks
-        SET status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END,
-            last_error = CASE WHEN confirmed THEN 'no acknowledgement from the device in time'
+        SET status = CASE WHEN attempts < max_attempts THEN 'pending'
+                          WHEN status = 'published' AND expires_at <= now() THEN 'expired'
+                          ELSE 'failed' END,
+            last_error = CASE WHEN status = 'published' AND expires_at <= now() THEN 'not transmitted before its expiresAt'
+                              WHEN confirmed THEN 'no acknowledgement from the device in time'
                               ELSE 'no transmission acknowledgement (txack) in time' END,
             next_attempt_at = now(), updated_at = now()
       WHERE tenant_id = baygate_tenant() AND next_attempt_at <= now()
@@ -205,6 +224,8 @@ export interface DownlinkRow {
   attempts: number;
   max_attempts: number;
   queue_item_id: string | null;
+  expires_at: Date | null;
+  sent_via: SentVia | null;
   next_attempt_at: Date;
   published_at: Date | null;
   transmitted_at: Date | null;
@@ -218,8 +239,8 @@ export interface DownlinkRow {
 export async function listDownlinks(c: Queryable, deviceId: string, limit: number): Promise<DownlinkRow[]> {
   const r = await c.query<DownlinkRow>(
     `SELECT id::text, device_id, space_id, display_state, colour, blink, encoding, topic, f_port, data, confirmed, status,
-            attempts, max_attempts, queue_item_id, next_attempt_at, published_at, transmitted_at, acknowledged_at,
-            last_error, created_at, updated_at
+            attempts, max_attempts, queue_item_id, expires_at, sent_via, next_attempt_at, published_at, transmitted_at,
+            acknowledged_at, last_error, created_at, updated_at
        FROM display_downlinks WHERE device_id = $1 ORDER BY id DESC LIMIT $2`,
     [deviceId, limit],
   );
@@ -244,6 +265,8 @@ export function downlinkJson(r: DownlinkRow) {
     attempts: r.attempts,
     max_attempts: r.max_attempts,
     queue_item_id: r.queue_item_id,
+    expires_at: r.expires_at?.toISOString() ?? null,
+    sent_via: r.sent_via,
     next_attempt_at: r.next_attempt_at.toISOString(),
     published_at: r.published_at?.toISOString() ?? null,
     transmitted_at: r.transmitted_at?.toISOString() ?? null,

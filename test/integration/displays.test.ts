@@ -17,7 +17,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface Command {
   topic: string;
-  body: { id: string; devEui: string; confirmed: boolean; fPort: number; data: string };
+  body: { id: string; devEui: string; confirmed: boolean; fPort: number; data: string; expiresAt: string };
 }
 
 t.test('display downlinks', async (t) => {
@@ -258,6 +258,47 @@ t.test('display downlinks', async (t) => {
 
     t.match(await planning, { queued: 0, failed: 0 }, 'nothing queued on the facts it first read');
     t.match((await downlinks(display.id))[0], { id: told.id, data: told.data, status: 'published' }, 'the sign keeps the state it was told');
+  });
+
+  await t.test('expiresAt is the ack timeout from the publish; EXPIRED retries the attempt on its way, never a superseded state', async (t) => {
+    const eui = '70B3D5E75E0000D5';
+    const before = Date.now();
+    const { display, space: bay } = await displayToldItsSpace('F-1', eui);
+    const first = commandsFor(eui).at(-1)!.body;
+    const told = (await downlinks(display.id))[0];
+    t.match(told, { queue_item_id: first.id, expires_at: first.expiresAt, sent_via: 'mqtt' }, 'the row keeps the expiresAt it was sent with');
+    const ahead = new Date(first.expiresAt).getTime() - before;
+    t.ok(ahead >= 600_000 && ahead < 630_000, `expiresAt is DISPLAY_ACK_TIMEOUT_SECONDS (600) from the publish (${ahead} ms)`);
+    // As chirpstack/src/downlink/data.rs reports an item not sent by its expires_at.
+    const expired = (queueItemId: string) => ingest.raw(eui, 'log', JSON.stringify({
+      time: new Date().toISOString(), deviceInfo: deviceInfo(eui), level: 'ERROR', code: 'EXPIRED',
+      description: 'Device queue-item discarded because it has expired', context: { queue_item_id: queueItemId },
+    }), APP);
+
+    const sent = commandsFor(eui).length;
+    await expired(first.id);
+    await waitFor(() => commandsFor(eui).length === sent + 1, 10_000, 'sent again');
+    const second = commandsFor(eui).at(-1)!.body;
+    t.not(second.id, first.id, 'under a new queue item id');
+    t.equal(second.data, first.data, 'the same state: it is still the one the sign should show');
+    t.ok(second.expiresAt > first.expiresAt, 'with a new expiresAt');
+    await waitFor(async () => (await downlinks(display.id))[0].attempts === 2, 10_000, 'attempt 2 recorded');
+    t.match((await downlinks(display.id))[0], { id: told.id, status: 'published', queue_item_id: second.id, last_error: /^EXPIRED: / });
+
+    // A newer state supersedes it; ChirpStack's EXPIRED for the superseded attempt brings nothing back.
+    t.equal((await api.request('PATCH', `/api/v6/spaces/${bay.id}`, { token, json: { current_state: 'maintenance' } })).status, 200);
+    await jobs.runOnce('display_downlinks');
+    const blue = Buffer.from([0x00, 0x00, 0xff, 0x00]).toString('base64');
+    await waitFor(() => commandsFor(eui).some((c) => c.body.data === blue), 10_000, 'maintenance command');
+    await waitFor(async () => (await downlinks(display.id))[0]?.status === 'published', 10_000, 'maintenance published');
+    const after = commandsFor(eui).length;
+    await expired(second.id);
+    await waitFor(async () => Number((await api.db.owner.query(`SELECT count(*) AS n FROM device_events WHERE code = 'EXPIRED' AND data -> 'context' ->> 'queue_item_id' = $1`, [second.id])).rows[0].n) === 1, 10_000, 'EXPIRED recorded');
+    const [now, old] = await downlinks(display.id);
+    t.match(old, { id: told.id, status: 'superseded' });
+    t.match(now, { display_state: 'maintenance', status: 'published', attempts: 1 });
+    await jobs.runOnce('display_downlinks');
+    t.equal(commandsFor(eui).length, after, 'nothing sent for the superseded state');
   });
 
   await t.test('downlinks of an unknown device: 404', async (t) => {

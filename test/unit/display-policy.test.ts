@@ -78,7 +78,11 @@ t.test('command topic and body', async (t) => {
   ];
   for (const [template, err] of bad) t.throws(() => compileCommandTopic(template), err, template);
   t.same(
-    JSON.parse(downlinkCommand({ queueItemId: '00000000-0000-4000-8000-000000000001', devEui: '70B3D5E75E00000A', confirmed: true, fPort: 15, data: Buffer.from('ff00006400', 'hex') })),
-    { id: '00000000-0000-4000-8000-000000000001', devEui: '70b3d5e75e00000a', confirmed: true, fPort: 15, data: '/wAAZAA=' },
+    JSON.parse(downlinkCommand({
+      queueItemId: '00000000-0000-4000-8000-000000000001', devEui: '70B3D5E75E00000A', confirmed: true, fPort: 15, data: Buffer.from('ff00006400', 'hex'),
+      expiresAt: new Date('2026-12-07T02:00:30.250Z'),
+    })),
+    // expiresAt: DownlinkCommand.expires_at, a Timestamp in RFC 3339 (ChirpStack ≥ 4.14).
+    { id: '00000000-0000-4000-8000-000000000001', devEui: '70b3d5e75e00000a', confirmed: true, fPort: 15, data: '/wAAZAA=', expiresAt: '2026-12-07T02:00:30.250Z' },
   );
 });
