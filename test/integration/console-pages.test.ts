@@ -19,6 +19,8 @@ import { testIngest } from '../helpers/ingest.js';
 import { waitFor } from '../helpers/wait.js';
 import { DEFAULT_APPLICATION_ID, DEFAULT_GATEWAY_ID } from '../../src/simulator/events.js';
 import { ensureConsoleBuilt } from '../../web/build.js';
+import { withTx } from '../../src/db/tx.js';
+import { writeDeviceLocations } from '../../src/storage/device-locations.js';
 import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, FREE, OCCUPIED, UI_TIMEOUT_MS } from '../helpers/browser.js';
 
 const PHONE = { width: 390, height: 844 };
@@ -333,6 +335,10 @@ async function run(t: Test): Promise<void> {
     // A code with markup in it: shown as text on the map, never as HTML.
     const odd = await api.request('POST', '/api/v6/spaces', { token, json: { code: '<i>M4</i>', site_id: site.id, config: { lat: 48.13715, lon: 11.575 } } });
     t.equal(odd.status, 201);
+    // M1's sensor was located by ChirpStack (a `location` event, as ingest stores it).
+    const located = (await api.request('GET', `/api/v6/devices/by-eui/${heard}`, { token })).body;
+    await withTx(api.db.ingest, { tenantId: located.tenant_id }, (c) =>
+      writeDeviceLocations(c, [{ deviceId: located.id, latitude: 48.13702, longitude: 11.57505, altitude: 520, source: 'GEO_RESOLVER_TDOA', accuracy: 12, at: new Date() }]));
     const page = await open(DESKTOP, `#/live/${site.id}`);
     t.teardown(() => page.close());
     await ready(page);
@@ -347,6 +353,11 @@ async function run(t: Test): Promise<void> {
     t.equal(before, await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--occupied').trim()), 'occupied colour');
     t.ok(await page.locator('.space-label').getByText('<i>M4</i>').isVisible(), 'a space code is shown as text');
     t.equal(await page.locator('.space-label i').count(), 0, 'not as markup');
+    const deviceMarker = page.locator(`[data-device-marker="${located.dev_eui}"]`);
+    t.equal(await deviceMarker.count(), 1, 'a located device has a marker');
+    t.equal(await deviceMarker.getAttribute('data-source'), 'GEO_RESOLVER_TDOA');
+    t.match(await deviceMarker.getAttribute('aria-label'), /located by GEO_RESOLVER_TDOA \(±12 m\)/);
+    t.equal(await page.locator('[data-device-marker]').count(), 1, 'devices without a location have none');
 
     await uplink(heard, FREE);
     await page.waitForSelector('[data-space-marker="M1"][data-state="free"]');

@@ -9,15 +9,18 @@
  * on a blank background.
  */
 import * as L from 'leaflet';
-import type { Site, Space, SpaceState } from './types.js';
+import type { Device, Site, Space, SpaceState } from './types.js';
 
 /** Closest zoom: parking spaces are a few metres apart (zoom 21 ≈ 0.07 m per pixel at the equator). */
 const MAX_ZOOM = 22;
 const MARKER_RADIUS_PX = 11;
 const FIT_PADDING_PX = 30;
 
+const DEVICE_MARKER_RADIUS_PX = 5;
+
 export interface SpaceMap {
-  update(spaces: Space[]): void;
+  /** Spaces by their config coordinates; devices where ChirpStack last located them (Device.location). */
+  update(spaces: Space[], devices?: Device[]): void;
   destroy(): void;
 }
 
@@ -27,6 +30,13 @@ export function coordinates(s: Space): [number, number] | null {
   if (typeof lat !== 'number' || typeof lon !== 'number') return null;
   if (!(Math.abs(lat) <= 90 && Math.abs(lon) <= 180)) return null;
   return [lat, lon];
+}
+
+/** Where ChirpStack last located the device, when it has and the coordinates are valid. */
+export function deviceCoordinates(d: Device): [number, number] | null {
+  const l = d.location;
+  if (!l || !(Math.abs(l.latitude) <= 90 && Math.abs(l.longitude) <= 180)) return null;
+  return [l.latitude, l.longitude];
 }
 
 /** The tile template a site's config names, if it is one Leaflet can use. */
@@ -62,6 +72,38 @@ export function spaceMap(container: HTMLElement, site: Site | undefined, open: (
     return `Space ${s.code}: ${s.current_state}`;
   }
 
+  /**
+   * Devices ChirpStack located (a GPS fix, the profile's configured position, a geolocation
+   * resolver): a small dark dot each, apart from the spaces' state colours, named in its
+   * tooltip and aria-label with how it was located.
+   */
+  const deviceMarkers = new Map<string, L.CircleMarker>();
+  function placeDevices(located: (readonly [Device, [number, number]])[]): void {
+    const keep = new Set(located.map(([d]) => d.id));
+    for (const [id, m] of deviceMarkers) if (!keep.has(id)) (m.remove(), deviceMarkers.delete(id));
+    for (const [d, at] of located) {
+      const l = d.location!;
+      const text = `Device ${d.name ?? d.dev_eui}: located by ${l.source}${l.accuracy !== null ? ` (±${Math.round(l.accuracy)} m)` : ''}`;
+      let m = deviceMarkers.get(d.id);
+      if (!m) {
+        m = L.circleMarker(at, { radius: DEVICE_MARKER_RADIUS_PX, color: '#ffffff', weight: 1.5, fillColor: '#1f2933', fillOpacity: 1, className: 'device-marker' });
+        m.bindTooltip('', { direction: 'top' });
+        m.addTo(map);
+        deviceMarkers.set(d.id, m);
+      } else m.setLatLng(at);
+      // A text node: the device's name is the operator's text, and Leaflet writes strings as HTML.
+      const tip = document.createElement('span');
+      tip.textContent = text;
+      m.setTooltipContent(tip);
+      const el = m.getElement();
+      if (el) {
+        el.setAttribute('data-device-marker', d.dev_eui);
+        el.setAttribute('data-source', l.source);
+        el.setAttribute('aria-label', text);
+      }
+    }
+  }
+
   function decorate(m: L.CircleMarker, s: Space): void {
     const el = m.getElement();
     if (!el) return;
@@ -71,16 +113,18 @@ export function spaceMap(container: HTMLElement, site: Site | undefined, open: (
   }
 
   return {
-    update(spaces) {
+    update(spaces, devices = []) {
       const placed = spaces.map((s) => [s, coordinates(s)] as const).filter((x): x is readonly [Space, [number, number]] => x[1] !== null);
-      // Fits the view when the set of placed spaces changes, not on every state change (the user
-      // may have panned). First: Leaflet defers adding layers to a map that has no view yet, and
-      // a marker must be on the map for its element to exist.
-      const key = placed.map(([s, at]) => `${s.id}@${at.join(',')}`).sort().join(';');
+      const located = devices.map((d) => [d, deviceCoordinates(d)] as const).filter((x): x is readonly [Device, [number, number]] => x[1] !== null);
+      // Fits the view when the set of placed spaces and devices changes, not on every state
+      // change (the user may have panned). First: Leaflet defers adding layers to a map that
+      // has no view yet, and a marker must be on the map for its element to exist.
+      const key = [...placed.map(([s, at]) => `${s.id}@${at.join(',')}`), ...located.map(([d, at]) => `${d.id}@${at.join(',')}`)].sort().join(';');
       if (key && key !== fitted) {
         fitted = key;
-        map.fitBounds(L.latLngBounds(placed.map(([, at]) => at)), { padding: [FIT_PADDING_PX, FIT_PADDING_PX], maxZoom: MAX_ZOOM - 1 });
+        map.fitBounds(L.latLngBounds([...placed.map(([, at]) => at), ...located.map(([, at]) => at)]), { padding: [FIT_PADDING_PX, FIT_PADDING_PX], maxZoom: MAX_ZOOM - 1 });
       }
+      placeDevices(located);
       const keep = new Set(placed.map(([s]) => s.id));
       for (const [id, m] of markers) if (!keep.has(id)) (m.remove(), markers.delete(id));
       for (const [s, at] of placed) {

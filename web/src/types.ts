@@ -43,6 +43,18 @@ export interface Device {
   snr: number | null;
   uplink_count: number;
   last_gateway_eui: string | null;
+  /** Where ChirpStack last resolved the device to be (its `location` events); null until then. */
+  location: DeviceLocation | null;
+}
+
+export interface DeviceLocation {
+  latitude: number;
+  longitude: number;
+  altitude: number | null;
+  /** ChirpStack's LocationSource: GPS, CONFIG, GEO_RESOLVER_TDOA, ... */
+  source: string;
+  accuracy: number | null;
+  at: string;
 }
 
 export interface Gateway {

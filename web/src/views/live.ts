@@ -8,7 +8,7 @@ import { api, qs, type Page } from '../api.js';
 import { clock, h, replace, since, status } from '../dom.js';
 import { isOffline } from '../health.js';
 import { openLive } from '../live.js';
-import { coordinates, spaceMap, type SpaceMap } from '../map.js';
+import { coordinates, deviceCoordinates, spaceMap, type SpaceMap } from '../map.js';
 import { SPACE_STATES, type Device, type LiveEvent, type Reservation, type Site, type Space, type SpaceState } from '../types.js';
 
 /** How often the "for 5 min" texts are redrawn. */
@@ -128,9 +128,13 @@ export function liveView(main: HTMLElement, params: string[]): () => void {
     else status(msg, '');
   }
 
-  /** The map shows while any space of the site has coordinates; the tiles below it stay the full list. */
+  /**
+   * The map shows while any space of the site has coordinates, or any of its sensors a
+   * location ChirpStack resolved; the tiles below it stay the full list.
+   */
   function renderMap(all: Space[], shown: Space[]): void {
-    if (!all.some((s) => coordinates(s) !== null)) {
+    const located = [...devices.values()].filter((d) => deviceCoordinates(d) !== null);
+    if (!all.some((s) => coordinates(s) !== null) && located.length === 0) {
       spacesMap?.destroy();
       spacesMap = undefined;
       mapBox.hidden = true;
@@ -138,7 +142,7 @@ export function liveView(main: HTMLElement, params: string[]): () => void {
     }
     mapBox.hidden = false; // before Leaflet measures the box
     spacesMap ??= spaceMap(mapBox, site, (id) => (location.hash = `#/space/${id}`));
-    spacesMap.update(shown);
+    spacesMap.update(shown, located);
   }
 
   async function loadHolds(): Promise<void> {
