@@ -50,6 +50,8 @@ export interface Metrics {
   // both
   jobRuns: Counter<'job' | 'status'>;
   webhookDeliveries: Counter<'outcome'>;
+  /** ChirpStack events received over HTTP (api/routes/webhooks-inbound.ts) by kind and what became of them. */
+  webhookEventsReceived: Counter<'event' | 'outcome'>;
   dbPool: Gauge<'pool' | 'state'>;
   /** Reports a pg.Pool's total/idle/waiting counts under `pool` at every scrape. */
   trackPool(name: string, pool: Pool): void;
@@ -160,6 +162,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       name: n('webhook_deliveries_total'),
       help: 'Webhook delivery attempts by outcome (delivered, failed); outcome disabled counts subscriptions disabled after repeated failures',
       labelNames: ['outcome'],
+      registers,
+    }),
+    webhookEventsReceived: new Counter({
+      name: n('webhook_events_received_total'),
+      help: 'ChirpStack events received by the HTTP integration endpoint, by event kind (other: a kind baygate does not know) and outcome (spooled; ignored: authenticated, a kind baygate does not use, not stored; unauthorized)',
+      labelNames: ['event', 'outcome'],
       registers,
     }),
     dbPool: new Gauge({

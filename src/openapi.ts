@@ -17,6 +17,8 @@ export interface RouteDocs {
   contentType?: string;
   /** A request body example, kept beside the route it documents (EXAMPLES below holds the older ones). */
   example?: unknown;
+  /** Media types the body may also come in besides JSON, e.g. ChirpStack's protobuf (application/octet-stream). */
+  bodyMedia?: Record<string, { schema: Schema }>;
   /**
    * The token may come as `?access_token=` (browsers' EventSource cannot set headers,
    * see api/middleware/auth.ts). Documented only where that is the point, so that clients
@@ -108,6 +110,8 @@ const ERROR_RESPONSES: Record<number, { name: string; description: string }> = {
   403: { name: 'Forbidden', description: "The caller's role does not allow this" },
   404: { name: 'NotFound', description: 'No such resource in the caller\'s tenant' },
   409: { name: 'Conflict', description: 'Conflicts with an existing resource (e.g. a duplicate code)' },
+  413: { name: 'PayloadTooLarge', description: 'The request body is over the limit (1 MB)' },
+  415: { name: 'UnsupportedMediaType', description: "The request body's Content-Type is not one the route reads" },
   422: { name: 'Unprocessable', description: 'Well-formed, but refused on its meaning; `details` name the field' },
 };
 
@@ -196,6 +200,7 @@ function operation(r: DocumentedRoute): Operation {
     const media = (s: unknown) => (example === undefined ? { schema: s } : { schema: s, example });
     const content: Record<string, unknown> = { 'application/json': media(schema) };
     if (FORM_ROUTES.has(key)) content['application/x-www-form-urlencoded'] = media(copy(schema));
+    for (const [type, m] of Object.entries(r.bodyMedia ?? {})) content[type] = { schema: copy(m.schema) };
     // A body is required when its schema requires a field; otherwise it may be left out.
     const requiredFields = (r.body as { required?: unknown[] }).required;
     op.requestBody = { required: Array.isArray(requiredFields) && requiredFields.length > 0, content };
@@ -218,12 +223,13 @@ function operation(r: DocumentedRoute): Operation {
   // The errors each route can answer with (api/middleware/errors.ts maps them; one body shape).
   const errors = new Set<number>();
   if (r.body || r.query) errors.add(400);
-  // The ChirpStack webhook is public but signed: a bad signature is a 401.
+  // The ChirpStack webhook is public but needs the tenant's secret: a bad credential is a 401.
   if (r.auth !== false || key === 'post /api/auth/login' || key === 'post /api/auth/refresh' || key === 'post /api/webhooks/chirpstack') errors.add(401);
   if (r.auth !== false && r.auth !== 'viewer') errors.add(403);
   if (params.length) errors.add(404);
   // Unique constraints (SQLSTATE 23505) surface as 409 on any write that inserts or renames.
-  if (r.body && r.method !== 'delete' && r.tag !== 'auth') errors.add(409);
+  // A raw route (the ChirpStack webhook) only spools: it never conflicts.
+  if (r.body && r.method !== 'delete' && r.tag !== 'auth' && !r.raw) errors.add(409);
   if (key === 'post /api/auth/register') errors.add(409);
   for (const code of [...errors].sort()) op.responses[String(code)] ??= errorRef(code);
 

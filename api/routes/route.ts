@@ -34,6 +34,12 @@ export interface RouteDef<B = any, Q = any> {
   status?: number;
   /** Success response schema, for the OpenAPI document. */
   response?: Schema;
+  /**
+   * The handler reads and checks the request itself (the raw body, the query as sent):
+   * `body` and `query` then only document it. For ChirpStack's HTTP integration, whose
+   * requests must be authenticated before anything in them is judged (api/routes/webhooks-inbound.ts).
+   */
+  raw?: boolean;
   /** Handler; what it returns becomes the JSON body. It may also set ctx.body itself (streams). */
   handler: (ctx: Context, input: Input<B, Q>) => Promise<unknown>;
 }
@@ -49,8 +55,8 @@ function checkIds(params: Record<string, string>): void {
 
 export function mount(router: Router, routes: RouteDef[], authenticate: Middleware): void {
   for (const r of routes) {
-    const body = r.body ? compile<unknown>('body', r.body) : null;
-    const query = r.query ? compile<unknown>('query', r.query) : null;
+    const body = r.body && !r.raw ? compile<unknown>('body', r.body) : null;
+    const query = r.query && !r.raw ? compile<unknown>('query', r.query) : null;
     const handler: Middleware = async (ctx) => {
       checkIds(ctx.params as Record<string, string>);
       const principal = ctx.state.principal as Principal;
