@@ -32,7 +32,7 @@ import { deadLetterRoutes } from './routes/dead-letters.js';
 import type { LiveHub } from './live/hub.js';
 import { reservationRoutes } from './routes/reservations.js';
 import { readyRoutes } from './routes/ready.js';
-import { inboundWebhookRoutes } from './routes/webhooks-inbound.js';
+import { INBOUND_WEBHOOK_PATH, inboundWebhookRoutes } from './routes/webhooks-inbound.js';
 import { webhookSubscriptionRoutes } from './routes/webhook-subscriptions.js';
 import { apiDocument, mountDocs } from './routes/docs.js';
 import { mountConsole } from './routes/console.js';
@@ -84,7 +84,7 @@ export function allRoutes(deps: AppDeps): RouteDef[] {
     ...analyticsRoutes({ pool }),
     ...deadLetterRoutes({ pool }),
     ...reservationRoutes({ pool, reservationMaxHours: config.reservationMaxHours, reservationPastSkewSeconds: config.reservationPastSkewSeconds }),
-    ...inboundWebhookRoutes({ pool }),
+    ...inboundWebhookRoutes({ pool, metrics: deps.metrics }),
     ...webhookSubscriptionRoutes({ pool, allowPrivate: config.webhookAllowPrivate, timeoutMs: config.webhookTimeoutMs }),
   ];
 }
@@ -96,7 +96,8 @@ export function buildApp(deps: AppDeps): Koa {
   const router = new Router();
   const metrics = deps.metrics ?? createMetrics();
   metrics.trackPool('api', deps.pool);
-  const routes = allRoutes(deps);
+  // The routes record into this app's registry (the inbound webhook counts its events).
+  const routes = allRoutes({ ...deps, metrics });
   mount(router, routes, authenticate({ pool: deps.pool, jwtSecret: deps.config.jwtSecret }));
   // Operational routes outside the data routes: no auth, not in the OpenAPI document.
   router.get('/metrics', metricsEndpoint(metrics));
@@ -109,6 +110,12 @@ export function buildApp(deps: AppDeps): Koa {
   app.use(async (ctx, next) => {
     // The replaced platform answered with and without a trailing slash.
     if (ctx.path.length > 1 && ctx.path.endsWith('/')) ctx.path = ctx.path.replace(/\/+$/, '');
+    await next();
+  });
+  app.use(async (ctx, next) => {
+    // ChirpStack's HTTP integration posts JSON or protobuf, authenticated before it is
+    // judged: that route reads its raw body itself (api/routes/webhooks-inbound.ts readBody).
+    if (ctx.path === INBOUND_WEBHOOK_PATH) ctx.disableBodyParser = true;
     await next();
   });
   app.use(

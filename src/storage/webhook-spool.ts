@@ -5,27 +5,47 @@
 import type { Queryable } from '../db/pool.js';
 import { WEBHOOK_SPOOL_CHANNEL } from '../events.js';
 
-export const SPOOL_EVENTS = ['up', 'status', 'join', 'ack', 'txack', 'log'] as const;
+/**
+ * The ChirpStack event kinds baygate applies, so the API spools them (the CHECK of
+ * migration 0021 holds the same list). Other kinds ChirpStack posts are answered and counted
+ * by the API, never stored (api/routes/webhooks-inbound.ts).
+ */
+export const SPOOL_EVENTS = ['up', 'status', 'join', 'ack', 'txack', 'log', 'location'] as const;
 export type SpoolEvent = (typeof SPOOL_EVENTS)[number];
+
+/**
+ * How the payload is encoded: ChirpStack's HTTP integration sends `application/json` or, with
+ * its Protobuf encoding, `application/octet-stream` (chirpstack/src/integration/http.rs).
+ */
+export const SPOOL_ENCODINGS = ['json', 'protobuf'] as const;
+export type SpoolEncoding = (typeof SPOOL_ENCODINGS)[number];
 
 export interface SpoolRow {
   id: number;
   tenant_id: string;
   event: SpoolEvent;
+  encoding: SpoolEncoding;
   payload: Buffer;
   attempts: number;
+}
+
+export interface NewSpoolRow {
+  event: SpoolEvent;
+  encoding: SpoolEncoding;
+  payload: Buffer;
 }
 
 /**
  * Spools one tenant's events in one statement, in the order given, and wakes the worker (the
  * NOTIFY is delivered at commit). The caller has set the tenant (RLS checks every row).
  */
-export async function spoolEvents(c: Queryable, tenantId: string, rows: { event: SpoolEvent; payload: Buffer }[]): Promise<void> {
+export async function spoolEvents(c: Queryable, tenantId: string, rows: NewSpoolRow[]): Promise<void> {
   if (rows.length === 0) return;
   await c.query(
-    `INSERT INTO webhook_spool (tenant_id, event, payload)
-     SELECT $1, x.event, x.payload FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS x(event, payload, n) ORDER BY x.n`,
-    [tenantId, rows.map((r) => r.event), rows.map((r) => r.payload)],
+    `INSERT INTO webhook_spool (tenant_id, event, encoding, payload)
+     SELECT $1, x.event, x.encoding, x.payload
+       FROM unnest($2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS x(event, encoding, payload, n) ORDER BY x.n`,
+    [tenantId, rows.map((r) => r.event), rows.map((r) => r.encoding), rows.map((r) => r.payload)],
   );
   await c.query(`SELECT pg_notify($1, '')`, [WEBHOOK_SPOOL_CHANNEL]);
 }
@@ -44,7 +64,7 @@ export async function tenantsWithDueRows(c: Queryable): Promise<string[]> {
  */
 export async function claimDueRows(c: Queryable, tenantId: string, limit: number): Promise<SpoolRow[]> {
   const r = await c.query<SpoolRow>(
-    `SELECT id, tenant_id, event, payload, attempts FROM webhook_spool
+    `SELECT id, tenant_id, event, encoding, payload, attempts FROM webhook_spool
       WHERE tenant_id = $1 AND next_attempt_at <= now()
       ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
     [tenantId, limit],

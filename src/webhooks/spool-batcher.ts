@@ -11,14 +11,16 @@
  * a free flush slot is written at once, so a quiet system answers as fast as before.
  *
  * Semantics per request are those of the one-request transaction: the tenant's secrets are
- * read in the transaction that spools (a rotation is seen at once), a request that fails
- * its signature or its body check stores nothing, and a request is answered only after the
- * commit that holds its row. A database failure fails every request of that batch.
+ * read in the transaction that spools (a rotation is seen at once), a request whose
+ * credential (bearer token or signature) fails stores nothing, and a request is answered
+ * only after the commit that holds its row. A database failure fails every request of that batch.
  */
 import type { Pool } from '../db/pool.js';
 import { setTenant, withTx } from '../db/tx.js';
+import { randomBytes } from 'node:crypto';
 import { lookupInboundSecrets } from '../storage/webhook-secrets.js';
-import { spoolEvents, type SpoolEvent } from '../storage/webhook-spool.js';
+import { spoolEvents, type NewSpoolRow, type SpoolEncoding, type SpoolEvent } from '../storage/webhook-spool.js';
+import { verifyBearer } from './bearer.js';
 import { verifySignature, type VerifyFailure } from './signature.js';
 
 /** Transactions open at once: enough to overlap one commit with the next batch's work, far below DB_POOL_MAX. */
@@ -28,20 +30,42 @@ const MAX_BATCH = 500;
 /** Body bytes per transaction (request bodies may be up to the body limit each). */
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Checked in place of an unknown tenant's secrets, so a request naming no tenant costs the
+ * same comparisons as one naming a real tenant with a wrong credential (no tenant oracle by
+ * timing). Random per process: it can never match anything a caller sends.
+ */
+const DECOY_SECRETS: readonly string[] = [`decoy_${randomBytes(32).toString('base64url')}`];
+
 export interface SpoolRequest {
   slug: string;
+  /** The token of `Authorization: Bearer <secret>`, the static header ChirpStack sends (src/webhooks/bearer.ts). */
+  bearer: string | undefined;
+  /** `X-Baygate-Signature`, from a sender that can sign (src/webhooks/signature.ts). */
   signature: string | undefined;
-  /** The raw body, as signed. */
+  /** The raw body, as sent (and signed). */
   body: Buffer;
-  /** The parsed body, for `check`. */
-  parsed: unknown;
-  event: SpoolEvent;
+  /** What to spool once authenticated; null for a kind baygate does not use (authenticated and answered, not stored). */
+  spool: { event: SpoolEvent; encoding: SpoolEncoding } | null;
 }
 
 export type SpoolVerdict =
-  | { ok: true; tenantId: string }
-  | { ok: false; reason: VerifyFailure | 'unknown_tenant' }
-  | { ok: false; reason: 'invalid'; error: unknown };
+  | { ok: true; tenantId: string; spooled: boolean }
+  | { ok: false; reason: VerifyFailure | 'unknown_tenant' };
+
+/**
+ * A request is authentic when its bearer token is one of the secrets valid now or its
+ * signature verifies under one of them; either credential suffices, so a signing proxy may
+ * pass ChirpStack's header on.
+ */
+function authenticate(req: SpoolRequest, secrets: readonly string[], now: Date): { ok: true } | { ok: false; reason: VerifyFailure } {
+  if (req.bearer !== undefined && verifyBearer(req.bearer, secrets)) return { ok: true };
+  if (req.signature !== undefined) {
+    const v = verifySignature(req.signature, req.body, secrets, now);
+    if (v.ok || req.bearer === undefined) return v;
+  }
+  return { ok: false, reason: req.bearer === undefined ? 'missing' : 'mismatch' };
+}
 
 interface Pending {
   req: SpoolRequest;
@@ -53,11 +77,7 @@ export class SpoolBatcher {
   private readonly queue: Pending[] = [];
   private flushing = 0;
 
-  /** `check` validates a verified request's body; it throws to refuse it (nothing stored). */
-  constructor(
-    private readonly pool: Pool,
-    private readonly check: (parsed: unknown) => void,
-  ) {}
+  constructor(private readonly pool: Pool) {}
 
   submit(req: SpoolRequest): Promise<SpoolVerdict> {
     return new Promise((resolve, reject) => {
@@ -91,21 +111,18 @@ export class SpoolBatcher {
         const now = new Date();
         const out: SpoolVerdict[] = batch.map(({ req }) => {
           const found = secrets.get(req.slug);
+          // An unknown tenant is checked against the decoy, then refused like a wrong credential.
+          const v = authenticate(req, found?.secrets ?? DECOY_SECRETS, now);
           if (!found) return { ok: false, reason: 'unknown_tenant' };
-          const v = verifySignature(req.signature, req.body, found.secrets, now);
           if (!v.ok) return { ok: false, reason: v.reason };
-          try {
-            this.check(req.parsed);
-          } catch (error) {
-            return { ok: false, reason: 'invalid', error };
-          }
-          return { ok: true, tenantId: found.tenantId };
+          return { ok: true, tenantId: found.tenantId, spooled: req.spool !== null };
         });
-        const byTenant = new Map<string, { event: SpoolEvent; payload: Buffer }[]>();
+        const byTenant = new Map<string, NewSpoolRow[]>();
         out.forEach((v, i) => {
-          if (!v.ok) return;
+          const { spool, body } = batch[i]!.req;
+          if (!v.ok || spool === null) return;
           const rows = byTenant.get(v.tenantId) ?? [];
-          rows.push({ event: batch[i]!.req.event, payload: batch[i]!.req.body });
+          rows.push({ event: spool.event, encoding: spool.encoding, payload: body });
           byTenant.set(v.tenantId, rows);
         });
         for (const [tenantId, rows] of byTenant) {
