@@ -13,17 +13,15 @@
  * the others back; a failing row waits an exponential backoff and after MAX_ATTEMPTS goes to
  * dead_letters.
  */
-import integrationPb, { type DeviceInfo } from '@chirpstack/chirpstack-api/integration/integration_pb.js';
 import type { Pool } from '../../src/db/pool.js';
 import { setTenant, withRawTx, withTx } from '../../src/db/tx.js';
 import type { Logger } from '../../src/log.js';
 import { insertDeadLetters } from '../../src/storage/dead-letters.js';
-import {
-  claimDueRows, deferSpoolRow, deleteSpoolRows, tenantsWithDueRows, type SpoolEncoding, type SpoolEvent, type SpoolRow,
-} from '../../src/storage/webhook-spool.js';
+import { claimDueRows, deferSpoolRow, deleteSpoolRows, tenantsWithDueRows, type SpoolRow } from '../../src/storage/webhook-spool.js';
 import { DEFAULT_APPLICATION_ID, eventTopic } from '../../src/simulator/events.js';
 import { applyBatch, type BatchResult, type InboundMessage } from '../apply.js';
 import { compileTopicTemplate } from '../chirpstack.js';
+import { eventDevice } from '../events/index.js';
 import type { JobDef } from './job.js';
 
 /** Attempts before a row moves to dead_letters (issue 7). */
@@ -57,60 +55,26 @@ export interface SpoolCounts {
   [k: string]: number;
 }
 
-const EUI64 = /^[0-9A-Fa-f]{16}$/;
-/** One MQTT topic level: no separator, no wildcard (MQTT v5 §4.7.1). */
-const TOPIC_LEVEL = /^[^/+#]+$/;
-
-/** The protobuf message of each spooled kind (api/proto/integration/integration.proto). */
-const PROTOBUF_MESSAGES: Record<SpoolEvent, { deserializeBinary(bytes: Uint8Array): { getDeviceInfo(): DeviceInfo | undefined } }> = {
-  up: integrationPb.UplinkEvent,
-  status: integrationPb.StatusEvent,
-  join: integrationPb.JoinEvent,
-  ack: integrationPb.AckEvent,
-  txack: integrationPb.TxAckEvent,
-  log: integrationPb.LogEvent,
-  location: integrationPb.LocationEvent,
-};
-
 /**
- * The device a spooled event names (`deviceInfo.devEui`, `.applicationId`), read in the
- * encoding it was sent in; nothing when it cannot be read.
- * TODO(issue 18 §1): swap for the ingest/events helper that reads both encodings once it lands.
+ * The spooled event as the MQTT pipeline would have received it: the payload as sent, in the
+ * encoding it arrived in, under the topic ChirpStack would have published it on (the
+ * configured template), so the topic → handler table and every check on it
+ * (dev_eui_mismatch) apply unchanged. The device is read from the payload in either encoding
+ * (ingest/events eventDevice); one whose device cannot be read gets a placeholder DevEUI,
+ * and its parser then dead-letters it with the reason.
  */
-function deviceInfoOf(row: SpoolRow): { devEui?: string; applicationId?: string } {
+function toMessage(template: string, row: SpoolRow): InboundMessage {
+  let devEui = '0000000000000000';
+  let applicationId = DEFAULT_APPLICATION_ID;
   try {
-    if (row.encoding === 'protobuf') {
-      const info = PROTOBUF_MESSAGES[row.event].deserializeBinary(row.payload).getDeviceInfo();
-      // '' is proto3's default: absent.
-      return { devEui: info?.getDevEui() || undefined, applicationId: info?.getApplicationId() || undefined };
-    }
-    const info = (JSON.parse(row.payload.toString('utf8')) as { deviceInfo?: { devEui?: unknown; applicationId?: unknown } }).deviceInfo;
-    return {
-      devEui: typeof info?.devEui === 'string' ? info.devEui : undefined,
-      applicationId: typeof info?.applicationId === 'string' ? info.applicationId : undefined,
-    };
+    const d = eventDevice(row.event, row.payload, row.encoding);
+    devEui = d.devEui;
+    // '' when the payload names no application: the default stands in, as it always has.
+    if (d.applicationId !== '') applicationId = d.applicationId;
   } catch {
-    // Left to the parser, which dead-letters it with the reason.
-    return {};
+    // Left to parseEvent, which dead-letters it with the reason.
   }
-}
-
-/** A spooled event for applyBatch, with the encoding it arrived in (HTTP says it; MQTT has only the bytes). */
-type SpooledMessage = InboundMessage & { encoding: SpoolEncoding };
-
-/**
- * The spooled event as the MQTT pipeline would have received it: the payload as sent, under
- * the topic ChirpStack would have published it on (the configured template), so the topic
- * → handler table and every check on it (dev_eui_mismatch) apply unchanged. A payload whose
- * device cannot be read gets a placeholder DevEUI; its parser then dead-letters it.
- */
-function toMessage(template: string, row: SpoolRow): SpooledMessage {
-  const info = deviceInfoOf(row);
-  const devEui = info.devEui !== undefined && EUI64.test(info.devEui) ? info.devEui : '0000000000000000';
-  // Anything that could not be one topic level is left to the parser's check of the payload.
-  const applicationId = info.applicationId !== undefined && TOPIC_LEVEL.test(info.applicationId) ? info.applicationId : DEFAULT_APPLICATION_ID;
-  const topic = eventTopic(template, devEui, row.event, applicationId);
-  return { topic, payload: row.payload, encoding: row.encoding };
+  return { topic: eventTopic(template, devEui, row.event, applicationId), payload: row.payload, encoding: row.encoding };
 }
 
 
