@@ -177,6 +177,9 @@ async function seedJobRows(api: TestApi, x: Tenant): Promise<void> {
     ['chirpstack_devices', `INSERT INTO chirpstack_devices (tenant_id, dev_eui, application_id, name, synced_at) VALUES ($1, $2, $3, $4, now())`,
       [tenant, x.ids.dev_eui.slice(0, 10) + '0000C5', appId, `${x.mark} chirpstack device`]],
     ['display_policies', `INSERT INTO display_policies (tenant_id, rules) VALUES ($1, '{}') ON CONFLICT DO NOTHING`, [tenant]],
+    // What a ChirpStack location event leaves (0022), on the tenant's display.
+    ['device_locations', `INSERT INTO device_locations (device_id, tenant_id, latitude, longitude, source, accuracy, at) VALUES ($2, $1, 48.1, 11.5, 'GPS', 7, now())`,
+      [tenant, x.ids.display]],
     ['display_downlinks',
       `INSERT INTO display_downlinks (tenant_id, device_id, display_state, colour, blink, encoding, dev_eui, application_id, topic, f_port, data, confirmed, status, max_attempts)
        SELECT $1, id, 'free', '#00ff00', false, 'walk', dev_eui, $3, 'walk', 10, '\\x00', false, 'failed', 1 FROM devices WHERE id = $2`,
