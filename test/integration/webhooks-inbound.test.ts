@@ -15,6 +15,8 @@ import { applyBatch, type BatchResult } from '../../ingest/apply.js';
 import { createLogger } from '../../src/log.js';
 import { DEFAULT_APPLICATION_ID, DEFAULT_GATEWAY_ID, statusEvent, upEvent } from '../../src/simulator/events.js';
 import { SIGNATURE_TOLERANCE_SECONDS } from '../../src/webhooks/signature.js';
+import { PROTOBUF_KINDS } from '../../src/simulator/protobuf.js';
+import { fixtureJson, fixtureProtobuf, FIXTURE_KINDS } from '../fixtures/chirpstack/make-protobuf.js';
 
 const OCCUPIED = Buffer.from([0x01]); // nwave-nps405 fPort 1: bit 0 = occupied
 const FREE = Buffer.from([0x00]);
@@ -373,4 +375,30 @@ t.test('a burst: 2,000 requests at once, every one accepted, every event applied
   t.equal(await count(api, 'SELECT count(*) AS n FROM sensor_readings WHERE f_cnt >= 100'), N, 'every event applied');
   t.equal(await count(api, 'SELECT count(DISTINCT deduplication_id) AS n FROM sensor_readings WHERE f_cnt >= 100'), N, 'each once');
   t.equal(await count(api, 'SELECT count(*) AS n FROM dead_letters'), 0);
+});
+
+// The fixture corpus (test/fixtures/chirpstack/) over HTTP, as test/integration/chirpstack-events.test.ts
+// sends it over MQTT: ChirpStack's documented example of every kind, in protobuf and in JSON.
+t.test('every documented kind over the HTTP integration, protobuf then JSON: answered 2xx, applied once, none dead-lettered', async (t) => {
+  const { api, token, secret } = await setup(t, { jobs: true });
+  const docsEui = '0101010101010101'; // the DevEUI of ChirpStack's examples (events.md)
+  const device = (await api.request('POST', '/api/v6/devices', { token, json: { dev_eui: docsEui, device_type: 'sensor', decoder: 'nwave-nps405' } })).body;
+  await api.request('POST', '/api/v6/devices', { token, json: { dev_eui: '0016C001F000175A', device_type: 'sensor' } }); // the integration example's
+  for (const kind of PROTOBUF_KINDS) {
+    const r = await chirpstackPost(integrationFor(api, secret, 'PROTOBUF'), kind, fixtureProtobuf(kind));
+    t.equal(r.status, 202, `protobuf ${kind}`);
+  }
+  const kinds = async () => (await api.db.owner.query('SELECT kind FROM device_events WHERE device_id = $1 ORDER BY kind', [device.id])).rows.map((r) => r.kind);
+  await waitFor(async () => (await kinds()).length === 5 && (await count(api, 'SELECT count(*) AS n FROM device_locations')) === 1, 20_000, 'protobuf kinds applied');
+  t.same(await kinds(), ['ack', 'join', 'log', 'status', 'txack']);
+  t.equal(await count(api, 'SELECT count(*) AS n FROM sensor_readings WHERE dev_eui = $1', [docsEui]), 1, 'the up is a reading');
+  // The same examples in JSON: twins of the protobuf ones, so nothing is applied twice.
+  for (const kind of FIXTURE_KINDS) {
+    const r = await chirpstackPost(integrationFor(api, secret, 'JSON'), kind, fixtureJson(kind));
+    t.equal(r.status, kind === 'integration' ? 200 : 202, `JSON ${kind}`);
+  }
+  await waitFor(async () => (await count(api, 'SELECT count(*) AS n FROM webhook_spool')) === 0, 20_000, 'spool drained');
+  t.same(await kinds(), ['ack', 'join', 'log', 'status', 'txack'], 'JSON twins add no device event');
+  t.equal(await count(api, 'SELECT count(*) AS n FROM sensor_readings WHERE dev_eui = $1', [docsEui]), 1, 'nor a reading');
+  t.same((await api.db.owner.query('SELECT reason, error FROM dead_letters')).rows, [], 'no kind, in either encoding, is dead-lettered');
 });
