@@ -5,7 +5,7 @@
 import type { Server } from 'node:http';
 import { loadConfig, type Config } from '../src/config.js';
 import { createLogger, type Logger } from '../src/log.js';
-import { createRuntimePool } from '../src/db/pool.js';
+import { assertRlsBinds, createRuntimePool } from '../src/db/pool.js';
 import { assertSchemaCurrent } from '../src/db/migrate.js';
 import { assertPortFree } from '../src/net.js';
 import { buildApp } from './app.js';
@@ -34,6 +34,7 @@ export async function startApi(
 ): Promise<ApiProcess> {
   const pool = createRuntimePool(databaseUrl, 'baygate_app', { max: config.dbPoolMax, log, applicationName: 'baygate-api' });
   await assertSchemaCurrent(pool);
+  await assertRlsBinds(pool);
   if (config.port !== 0) await assertPortFree(config.port, config.host, 'PORT');
   // The live stream: one LISTEN connection, SSE and WebSocket clients (api/live/).
   const live = await startLive({ config, pool, databaseUrl, log: log.child({ component: 'live' }), metrics });

@@ -5,7 +5,7 @@
  */
 import { loadConfig, type Config } from '../src/config.js';
 import { createLogger, type Logger } from '../src/log.js';
-import { createRuntimePool } from '../src/db/pool.js';
+import { assertRlsBinds, createRuntimePool } from '../src/db/pool.js';
 import { assertSchemaCurrent } from '../src/db/migrate.js';
 import { compileTopicTemplate } from './chirpstack.js';
 import { IngestPipeline, type PipelineOptions } from './pipeline.js';
@@ -63,6 +63,7 @@ export async function startIngest(o: IngestOptions): Promise<IngestProcess> {
   const { config, log } = o;
   const pool = createRuntimePool(o.databaseUrl, 'baygate_ingest', { max: config.dbPoolMax, log, applicationName: 'baygate-ingest' });
   await assertSchemaCurrent(pool);
+  await assertRlsBinds(pool);
   const metrics = o.metrics ?? createMetrics();
   metrics.trackPool('ingest', pool);
   const logMismatches = applicationMismatchLogger(log);

@@ -58,6 +58,25 @@ export function createRuntimePool(databaseUrl: string, role: RuntimeRole, opts: 
 }
 
 /** The owner pool runs migrations and test setup only: never request-time queries. */
+/**
+ * Refuses to serve from a runtime pool whose connections Row-Level Security does not bind:
+ * a superuser or BYPASSRLS role sees every tenant. It happens when the role switch above did
+ * not take effect, e.g. behind PgBouncer with `ignore_startup_parameters = options`, which
+ * drops the start-up option silently (issue 19 §6, issue 20).
+ */
+export async function assertRlsBinds(pool: pg.Pool): Promise<void> {
+  const r = await pool.query<{ role: string; super: boolean; bypass: boolean }>(
+    `SELECT current_user AS role, rolsuper AS super, rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user`,
+  );
+  const row = r.rows[0];
+  if (!row || row.super || row.bypass) {
+    throw new Error(
+      `the database connection runs as ${row?.role ?? 'an unknown role'}, which bypasses Row-Level Security: the switch to the runtime role ` +
+        `(start-up option role=…) did not take effect; a connection pooler must pass it on, or connect as a role without SUPERUSER and BYPASSRLS`,
+    );
+  }
+}
+
 export function createOwnerPool(databaseUrl: string, opts: PoolOptions): pg.Pool {
   return attachErrorLog(
     new pg.Pool({

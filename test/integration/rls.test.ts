@@ -4,6 +4,7 @@ import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { testDb } from '../helpers/db.js';
 import { withTx } from '../../src/db/tx.js';
+import { assertRlsBinds } from '../../src/db/pool.js';
 
 t.test('runtime role is bound by RLS although the login user is a superuser', async (t) => {
   const db = await testDb(t);
@@ -69,4 +70,38 @@ t.test('every table with a tenant_id column has RLS enabled, forced and a policy
   );
   t.ok(rows.length >= 5, `tenant-scoped tables found (${rows.length})`);
   for (const r of rows) t.same({ enabled: r.enabled, forced: r.forced, policy: r.policies > 0 }, { enabled: true, forced: true, policy: true }, r.table);
+});
+
+// Issue 19 §6: a SECURITY DEFINER function runs with its owner's rights, so a caller's
+// temporary table must never stand in for a table it reads (pg_temp is searched first unless
+// the function's search_path lists it, last). Every such function, present and future.
+t.test('every SECURITY DEFINER function pins search_path = pg_catalog, public, pg_temp', async (t) => {
+  const db = await testDb(t);
+  const fns = (
+    await db.owner.query(
+      `SELECT p.oid::regprocedure::text AS name, p.proconfig AS config
+         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE p.prosecdef AND n.nspname = 'public' ORDER BY 1`,
+    )
+  ).rows as { name: string; config: string[] | null }[];
+  t.ok(fns.some((f) => f.name.startsWith('baygate_login_lookup(')), `the sweep sees them (${fns.length} found)`);
+  t.same(fns.filter((f) => !(f.config ?? []).includes('search_path=pg_catalog, public, pg_temp')).map((f) => f.name), [], 'none without the pinned path');
+
+  // What the pinned path prevents: the API role shadows `users` with a temporary table and asks
+  // the login lookup for an email only its fake table holds.
+  const c = await db.app.connect();
+  t.teardown(() => c.release(true));
+  await c.query(`CREATE TEMP TABLE users (id uuid, email text, password_hash text, deleted_at timestamptz)`);
+  await c.query(`INSERT INTO users VALUES (gen_random_uuid(), 'intruder@example.org', 'x', NULL)`);
+  const r = await c.query(`SELECT * FROM baygate_login_lookup('intruder@example.org')`);
+  t.same(r.rows, [], "the function reads the real users table, not the caller's temporary one");
+});
+
+// Issue 19 §6: a runtime pool that RLS does not bind (the role switch lost, e.g. behind a
+// pooler that drops start-up options) must refuse to serve rather than show every tenant.
+t.test('a process refuses to serve from a connection that bypasses RLS', async (t) => {
+  const db = await testDb(t);
+  await t.resolves(assertRlsBinds(db.app), 'the runtime role is bound');
+  await t.resolves(assertRlsBinds(db.ingest), 'so is ingest');
+  await t.rejects(assertRlsBinds(db.owner), /bypasses Row-Level Security/, 'a superuser connection is refused');
 });
