@@ -9,6 +9,7 @@ import type { Pool } from '../src/db/pool.js';
 import type { Logger } from '../src/log.js';
 import type { Config } from '../src/config.js';
 import { errorMiddleware } from './middleware/errors.js';
+import { trailingSlash } from './middleware/trailing-slash.js';
 import { requestId } from './middleware/request-id.js';
 import { authenticate } from './middleware/auth.js';
 import { mount, type RouteDef } from './routes/route.js';
@@ -90,7 +91,11 @@ export function allRoutes(deps: AppDeps): RouteDef[] {
 }
 
 export function buildApp(deps: AppDeps): Koa {
-  const app = new Koa({ proxy: true });
+  // Koa reads X-Forwarded-For only when proxy is set, and then its last maxIpsCount entries,
+  // ctx.ip being the first of those: N hops from the right (koa lib/request.js `ips`). Any
+  // client can write the header, so by default (0) nobody is trusted (issue 19 §1).
+  const hops = deps.config.trustProxyHops;
+  const app = new Koa({ proxy: hops > 0, maxIpsCount: hops });
   // Koa logs every error itself unless told otherwise; errors are logged by our middleware.
   app.silent = true;
   const router = new Router();
@@ -107,11 +112,7 @@ export function buildApp(deps: AppDeps): Koa {
   app.use(httpMetrics(metrics));
   app.use(requestId(deps.log));
   app.use(errorMiddleware());
-  app.use(async (ctx, next) => {
-    // The replaced platform answered with and without a trailing slash.
-    if (ctx.path.length > 1 && ctx.path.endsWith('/')) ctx.path = ctx.path.replace(/\/+$/, '');
-    await next();
-  });
+  app.use(trailingSlash());
   app.use(async (ctx, next) => {
     // ChirpStack's HTTP integration posts JSON or protobuf, authenticated before it is
     // judged: that route reads its raw body itself (api/routes/webhooks-inbound.ts readBody).

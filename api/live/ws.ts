@@ -18,6 +18,7 @@ import { AppError, NotFoundError, UnauthorizedError } from '../../src/errors.js'
 import { translatePgError } from '../../src/db/errors.js';
 import { asAccessClaims, hmacKey, JWT_ALGORITHM } from '../../src/auth/tokens.js';
 import { compile } from '../../src/schemas/validator.js';
+import { withoutTrailingSlashes } from '../middleware/trailing-slash.js';
 import { findSessionPrincipal } from '../../src/storage/users.js';
 import { roleAtLeast } from '../../src/auth/roles.js';
 import type { Batch, CloseReason, LiveHub, Sink } from './hub.js';
@@ -136,7 +137,7 @@ export function wsEndpoint(deps: WsDeps): WsEndpoint {
 
   async function accept(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname.replace(/\/+$/, '') !== WS_PATH) throw new NotFoundError('Route');
+    if (withoutTrailingSlashes(url.pathname) !== WS_PATH) throw new NotFoundError('Route');
     const who = await authorise(req, url);
     const query = validate(Object.fromEntries(url.searchParams));
     const lastEventId = resumeId(req.headers['last-event-id'] as string | undefined, query);
