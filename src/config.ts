@@ -63,6 +63,12 @@ export interface Config {
   readonly metricsPort: number;
   /** bcrypt cost factor; each step doubles the work of hashing a password. */
   readonly bcryptRounds: number;
+  /**
+   * Reverse proxies in front of the API (TRUST_PROXY_HOPS): 0 takes the socket's address as
+   * the client's; N > 0 reads X-Forwarded-For from the right, N entries in, the address the
+   * outermost trusted proxy saw. Entries further left are the client's own say and are ignored.
+   */
+  readonly trustProxyHops: number;
   /** Failed logins per account or per client address within the window before logins are refused with 429 (LOGIN_MAX_FAILURES). */
   readonly loginMaxFailures: number;
   /** The window, in seconds, over which failed logins are counted (LOGIN_WINDOW_SECONDS). */
@@ -280,6 +286,7 @@ export function loadConfig(env: Env): Config {
     dbPoolMax: int(env, 'DB_POOL_MAX', 2, 1_000),
     metricsPort: int(env, 'METRICS_PORT', 0, 65_535),
     bcryptRounds: int(env, 'BCRYPT_ROUNDS', 4, 15),
+    trustProxyHops: int(env, 'TRUST_PROXY_HOPS', 0, 10),
     loginMaxFailures: int(env, 'LOGIN_MAX_FAILURES', 1, 1_000_000),
     loginWindowSeconds: int(env, 'LOGIN_WINDOW_SECONDS', 1, 86_400),
     httpHeadersTimeoutMs: int(env, 'HTTP_HEADERS_TIMEOUT_MS', 100, 3_600_000),

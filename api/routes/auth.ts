@@ -3,7 +3,7 @@
  * login (OAuth2 password form or JSON), refresh with rotation, logout, me.
  */
 import { randomUUID } from 'node:crypto';
-import bcrypt from 'bcrypt';
+import { checkPassword, hashPassword } from '../../src/auth/passwords.js';
 import type { Pool } from '../../src/db/pool.js';
 import { withTx } from '../../src/db/tx.js';
 import { TooManyRequestsError, UnauthorizedError } from '../../src/errors.js';
@@ -71,12 +71,6 @@ export const tokenResponse = {
   },
 } as const;
 
-/**
- * Compared against when the email is unknown, so a miss costs the same bcrypt time as a
- * wrong password and the response time does not reveal which accounts exist.
- */
-const DUMMY_HASH = bcrypt.hashSync('baygate-dummy-password', 10);
-
 async function issueTokens(c: Queryable, deps: AuthDeps, p: Omit<Principal, 'sessionId'>, sessionId: string) {
   const claims = { sub: p.userId, tid: p.tenantId, sid: sessionId };
   const jti = randomUUID();
@@ -111,7 +105,7 @@ export function authRoutes(deps: AuthDeps): RouteDef[] {
       response: tokenResponse,
       handler: async (_ctx, { body }) => {
         const b = body as { email: string; password: string; username: string; tenant_name: string; tenant_slug: string };
-        const passwordHash = await bcrypt.hash(b.password, deps.bcryptRounds);
+        const passwordHash = await hashPassword(b.password, deps.bcryptRounds);
         const userId = randomUUID();
         const tenantId = randomUUID();
         return withTx(deps.pool, { tenantId, userId }, async (c) => {
@@ -137,15 +131,16 @@ export function authRoutes(deps: AuthDeps): RouteDef[] {
         const login = (b.email ?? b.username ?? '').trim();
         // Brute-force guard (OWASP API2): checked before the password, so during a lockout
         // even the right password waits. The attempt is counted as a failure up front and
-        // forgiven below once the password proves right. ctx.ip honours X-Forwarded-For
-        // (the app runs with proxy: true), so the per-address limit is only as good as the
-        // proxy in front; the per-account limit holds regardless.
+        // forgiven below once the password proves right. ctx.ip is the socket's address, or
+        // with TRUST_PROXY_HOPS the address the trusted proxies saw (api/app.ts), never what
+        // the client writes into X-Forwarded-For itself.
         const attempt = await withTx(deps.pool, {}, (c) => beginLoginAttempt(c, login.toLowerCase(), ctx.ip, deps.loginLimits));
         if (attempt.attemptId === null) {
           throw new TooManyRequestsError('Too many failed logins; try again later', attempt.retryAfterSeconds);
         }
         const user = await withTx(deps.pool, {}, (c) => loginLookup(c, login));
-        const ok = await bcrypt.compare(b.password, user?.password_hash ?? DUMMY_HASH);
+        // An unknown email is checked against a stand-in of the same cost: no timing hint.
+        const ok = await checkPassword(b.password, user?.password_hash ?? null, deps.bcryptRounds);
         // One answer for a wrong email and a wrong password: no hint which part was wrong.
         if (!user || !ok) throw new UnauthorizedError('Incorrect email or password');
         return withTx(deps.pool, { userId: user.id }, async (c) => {

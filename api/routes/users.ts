@@ -1,6 +1,6 @@
 /** User routes: the members of the caller's tenant, and adding new ones. */
 import { randomUUID } from 'node:crypto';
-import bcrypt from 'bcrypt';
+import { hashPassword } from '../../src/auth/passwords.js';
 import type { Pool } from '../../src/db/pool.js';
 import { withTx } from '../../src/db/tx.js';
 import { ForbiddenError } from '../../src/errors.js';
@@ -49,7 +49,7 @@ export function userRoutes(deps: UserDeps): RouteDef[] {
         const b = body as { email: string; password: string; username: string; role: Role };
         // Ownership can only be handed out by an owner; admins manage everyone below it.
         if (b.role === 'owner' && principal.role !== 'owner') throw new ForbiddenError('Only an owner can add an owner');
-        const passwordHash = await bcrypt.hash(b.password, deps.bcryptRounds);
+        const passwordHash = await hashPassword(b.password, deps.bcryptRounds);
         const userId = randomUUID();
         const tenantId = principal.tenantId;
         return withTx(deps.pool, { tenantId, userId: principal.userId }, async (c) => {

@@ -34,6 +34,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({
     JWT_SECRET: 'test-secret-that-is-at-least-32-characters-long',
     BCRYPT_ROUNDS: '4',
+    // The tests stand in for one reverse proxy: a request's X-Forwarded-For names its client.
+    TRUST_PROXY_HOPS: '1',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     ...overrides,
   });

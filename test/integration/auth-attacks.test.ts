@@ -110,3 +110,48 @@ t.test('a token of a deleted user or of a removed membership → 401', async (t)
   t.equal((await api.request('POST', '/api/auth/refresh', { json: { refresh_token: second.body.refresh_token } })).status, 401);
   t.equal((await login(api, owner.email, owner.password)).status, 401, 'and the deleted user cannot log in');
 });
+
+// Issue 19 §2: the stand-in hash for unknown emails had cost 10 whatever BCRYPT_ROUNDS said
+// (4 in tests, 12 by default), so a miss answered at another speed than a wrong password and
+// told which accounts exist. Compared as a ratio of medians in this one test, never as a time.
+t.test('an unknown email takes as long as a wrong password (no account enumeration by timing)', async (t) => {
+  const api = await testApi(t);
+  const { email } = await api.register('acme');
+  const time = async (who: string, i: number) => {
+    const started = performance.now();
+    const r = await login(api, who, 'not-the-password', `198.51.100.${100 + i}`);
+    t.equal(r.status, 401);
+    return performance.now() - started;
+  };
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const known: number[] = [];
+  const unknown: number[] = [];
+  // Fewer than the per-account limit of failures; each from its own address.
+  for (let i = 0; i < 7; i++) {
+    known.push(await time(email, i));
+    unknown.push(await time(`nobody-${i}@example.org`, i + 50));
+  }
+  const ratio = median(unknown) / median(known);
+  t.comment(`unknown ${median(unknown).toFixed(1)} ms, wrong password ${median(known).toFixed(1)} ms (ratio ${ratio.toFixed(2)})`);
+  t.ok(ratio > 1 / 3 && ratio < 3, `the same order of time (ratio ${ratio.toFixed(2)})`);
+});
+
+// Issue 19 §1: with `proxy: true` Koa took the leftmost X-Forwarded-For entry, which any
+// client writes, so a new spoofed address per request escaped the per-address limit.
+t.test('X-Forwarded-For is believed only as far as TRUST_PROXY_HOPS says', async (t) => {
+  await t.test('no proxy trusted (the default): a spoofed header changes nothing', async (t) => {
+    const api = await testApi(t, { TRUST_PROXY_HOPS: '0' });
+    const statuses: number[] = [];
+    // Unknown accounts, so only the per-address limit can answer 429.
+    for (let i = 0; i <= MAX; i++) statuses.push((await login(api, `spoof-${i}@example.org`, 'x', `203.0.113.${i + 1}`)).status);
+    t.same(statuses.slice(0, MAX), Array(MAX).fill(401), 'the first ten fail normally');
+    t.equal(statuses[MAX], 429, 'the eleventh from the same socket is refused, whatever the header claims');
+  });
+  await t.test('one proxy trusted: the rightmost entry is the client, what the client prepended is ignored', async (t) => {
+    const api = await testApi(t, { TRUST_PROXY_HOPS: '1' });
+    const statuses: number[] = [];
+    for (let i = 0; i <= MAX; i++) statuses.push((await login(api, `hop-${i}@example.org`, 'x', `203.0.113.${i + 1}, 198.51.100.77`)).status);
+    t.equal(statuses[MAX], 429, 'all eleven came from 198.51.100.77 as the proxy saw it');
+    t.equal((await login(api, 'other@example.org', 'x', '198.51.100.78')).status, 401, 'another client behind the proxy is not locked out');
+  });
+});
