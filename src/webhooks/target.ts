@@ -20,9 +20,12 @@ for (const [net, prefix] of [
   ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
 ] as const) REFUSED.addSubnet(net, prefix, 'ipv4');
 // NAT64 prefixes (RFC 6052, RFC 8215) embed an IPv4 address that a local translator would
-// reach, private ones included; fec0::/10 is the deprecated site-local range (RFC 3879).
+// reach, private ones included; so do 6to4 (2002::/16, RFC 3056; its relays deprecated by
+// RFC 7526), Teredo (2001::/32, RFC 4380) and the IPv4-compatible form (::/96, RFC 4291
+// §2.5.5.1, deprecated): refused whole (issue 19 §7). fec0::/10 is the deprecated site-local
+// range (RFC 3879).
 for (const [net, prefix] of [
-  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001:db8::', 32],
+  ['::', 96], ['::1', 128], ['2002::', 16], ['2001::', 32], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001:db8::', 32],
   ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
 ] as const) REFUSED.addSubnet(net, prefix, 'ipv6');
 

@@ -65,8 +65,10 @@ t.test('the HTTP integration spools exactly the kinds ingest applies', async (t)
 t.test('isRefusedAddress', async (t) => {
   const refused = ['127.0.0.1', '10.0.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1',
     '::1', '::', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '::ffff:7f00:1', '64:ff9b::7f00:1', '64:ff9b:1::a00:1',
-    '2001:db8::1', 'fec0::1', 'not-an-ip'];
-  const allowed = ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:2800:220:1:248:1893:25c8:1946', '::ffff:8.8.8.8'];
+    '2001:db8::1', 'fec0::1', 'not-an-ip',
+    // Issue 19 §7: transition forms that embed an IPv4 address a relay would reach.
+    '2002:7f00:1::1', '2002:c0a8:101::', '2001:0:4136:e378:8000:63bf:3fff:fdd2', '::7f00:1', '::10.0.0.1'];
+  const allowed = ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:2800:220:1:248:1893:25c8:1946', '::ffff:8.8.8.8', '2001:4860:4860::8888', '2003::1'];
   for (const a of refused) t.equal(isRefusedAddress(a), true, `${a} refused`);
   for (const a of allowed) t.equal(isRefusedAddress(a), false, `${a} allowed`);
 });
