@@ -10,6 +10,7 @@ import type { Logger } from '../src/log.js';
 import type { Config } from '../src/config.js';
 import { errorMiddleware } from './middleware/errors.js';
 import { trailingSlash } from './middleware/trailing-slash.js';
+import { securityHeaders } from './middleware/security-headers.js';
 import { requestId } from './middleware/request-id.js';
 import { authenticate } from './middleware/auth.js';
 import { mount, type RouteDef } from './routes/route.js';
@@ -111,6 +112,7 @@ export function buildApp(deps: AppDeps): Koa {
 
   app.use(httpMetrics(metrics));
   app.use(requestId(deps.log));
+  app.use(securityHeaders({ hstsMaxAgeSeconds: deps.config.hstsMaxAgeSeconds }));
   app.use(errorMiddleware());
   app.use(trailingSlash());
   app.use(async (ctx, next) => {

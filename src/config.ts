@@ -69,6 +69,8 @@ export interface Config {
    * outermost trusted proxy saw. Entries further left are the client's own say and are ignored.
    */
   readonly trustProxyHops: number;
+  /** Strict-Transport-Security max-age on every answer (HSTS_MAX_AGE); 0 sends none (only behind TLS, where a proxy terminates it). */
+  readonly hstsMaxAgeSeconds: number;
   /** Failed logins per account or per client address within the window before logins are refused with 429 (LOGIN_MAX_FAILURES). */
   readonly loginMaxFailures: number;
   /** The window, in seconds, over which failed logins are counted (LOGIN_WINDOW_SECONDS). */
@@ -287,6 +289,7 @@ export function loadConfig(env: Env): Config {
     metricsPort: int(env, 'METRICS_PORT', 0, 65_535),
     bcryptRounds: int(env, 'BCRYPT_ROUNDS', 4, 15),
     trustProxyHops: int(env, 'TRUST_PROXY_HOPS', 0, 10),
+    hstsMaxAgeSeconds: int(env, 'HSTS_MAX_AGE', 0, 63_072_000),
     loginMaxFailures: int(env, 'LOGIN_MAX_FAILURES', 1, 1_000_000),
     loginWindowSeconds: int(env, 'LOGIN_WINDOW_SECONDS', 1, 86_400),
     httpHeadersTimeoutMs: int(env, 'HTTP_HEADERS_TIMEOUT_MS', 100, 3_600_000),
