@@ -26,7 +26,7 @@ export interface AuthDeps {
 }
 
 const email = { type: 'string', format: 'email', maxLength: 320 } as const;
-const password = { type: 'string', minLength: 8, maxLength: 256 } as const;
+const password = { type: 'string', minLength: 8, maxLength: 72, description: 'At most 72 bytes in UTF-8, all of which count (src/auth/passwords.ts)' } as const;
 
 const registerBody = {
   type: 'object',

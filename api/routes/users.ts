@@ -20,7 +20,7 @@ const createBody = {
   required: ['email', 'password', 'username', 'role'],
   properties: {
     email: { type: 'string', format: 'email', maxLength: 320 },
-    password: { type: 'string', minLength: 8, maxLength: 256 },
+    password: { type: 'string', minLength: 8, maxLength: 72, description: 'At most 72 bytes in UTF-8, all of which count (src/auth/passwords.ts)' },
     username: { type: 'string', minLength: 1, maxLength: 100 },
     role: { type: 'string', enum: ROLES },
   },

@@ -6,6 +6,15 @@
  * default 12 made misses about four times faster).
  */
 import bcrypt from 'bcrypt';
+import { ValidationError } from '../errors.js';
+
+/**
+ * bcrypt reads the first 72 bytes of a password and silently ignores the rest (OpenBSD
+ * bcrypt(3); node.bcrypt.js README "Security Issues and Concerns"), so a longer password
+ * would be a shorter one in disguise. New passwords are refused beyond it, by bytes: an
+ * `é` is two (issue 19 §7). Logins are not checked, so a password set before still works.
+ */
+export const MAX_PASSWORD_BYTES = 72;
 
 const STAND_IN_PASSWORD = 'baygate-dummy-password';
 /** One stand-in per cost, made on first use (tests run several costs in one process). */
@@ -21,7 +30,13 @@ export function standInHash(rounds: number): Promise<string> {
   return h;
 }
 
-export function hashPassword(password: string, rounds: number): Promise<string> {
+/** Hashes a new password; one longer than MAX_PASSWORD_BYTES is a 400 naming `field`. */
+export async function hashPassword(password: string, rounds: number, field = 'body.password'): Promise<string> {
+  const bytes = Buffer.byteLength(password, 'utf8');
+  if (bytes > MAX_PASSWORD_BYTES) {
+    const message = `must be at most ${MAX_PASSWORD_BYTES} bytes in UTF-8 (this one is ${bytes})`;
+    throw new ValidationError(`Request validation failed: ${field} ${message}`, [{ field, message }]);
+  }
   return bcrypt.hash(password, rounds);
 }
 
